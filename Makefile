@@ -1,0 +1,371 @@
+# ############################################################################
+# librad: plain GNU make build (no autotools, no cmake), in zstd's manner.
+#
+# Common targets
+#   make                 library (lib/), rad.pc, examples (bin/)
+#   make demo            build, then run $(DEMO_CMD) $(DEMO_ARGS)
+#   make check           build everything, run every test, print a summary
+#   make check-asan      C tests in a separate ASan+UBSan tree (build-asan/)
+#   make check-valgrind  C tests under valgrind
+#   make install         PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR,
+#                        BINDIR are honoured; make uninstall undoes it
+#   make deps            check (and as root, apt-get install) build deps
+#   make clean
+#   make help            this list, with the variables
+#
+# Adding files: nothing to edit here.
+#   src/NAME.c                -> compiled into lib/librad.{so,a}
+#                                (internal headers: src/*.h)
+#   examples/NAME.c           -> bin/rad-NAME (examples/rad.c -> bin/rad)
+#   examples/common/*.c       -> linked into every example
+#   tests/test_NAME.c         -> build/tests/test_NAME, a Check program with
+#                                its own main(), linked with lib/librad.a
+#                                (so hidden internal functions are testable)
+#   tests/common/*.c          -> linked into every C test program
+#   tests/NAME.sh             -> run with bash from the top directory
+#   tests/test_NAME.py        -> run with $(PYTHON), RAD_LIB=lib/librad.so
+#   new exported function     -> declare it RAD_API in include/rad/rad.h and
+#                                list it in rad.map (tests/symbols.sh checks
+#                                that the two agree)
+#
+# Extra flags for one file: use a target-specific variable on its object,
+# spelled with $(B) so that it also applies in the ASan tree, e.g.
+#   $(B)/src/vecmath.o: CFLAGS_EXTRA += -O3 -ffast-math
+# CFLAGS_EXTRA comes last on the compile line, so it wins over CFLAGS. Put
+# such lines after the "Per-file flags" marker below. Never set it on a
+# library or program target: target-specific variables are inherited by
+# every prerequisite, so it would reach every object.
+# ############################################################################
+
+# The main job `make demo` runs, after building everything (one place to
+# change it). DEMO_ARGS is for a command-line override: make demo DEMO_ARGS=..
+DEMO_CMD  = bin/rad-quickstart
+DEMO_ARGS ?=
+
+.DEFAULT_GOAL := all
+
+# ---- Version, read from the header (never duplicated) ----------------------
+RAD_H := include/rad/rad.h
+rad_version_field = $(shell sed -n 's/^[[:space:]]*.[[:space:]]*define[[:space:]]\{1,\}RAD_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' $(RAD_H))
+MAJOR   := $(call rad_version_field,MAJOR)
+MINOR   := $(call rad_version_field,MINOR)
+PATCH   := $(call rad_version_field,PATCH)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+ifneq ($(words $(MAJOR) $(MINOR) $(PATCH)),3)
+  $(error could not read RAD_VERSION_MAJOR/MINOR/PATCH from $(RAD_H))
+endif
+
+# ---- Tools and user flags --------------------------------------------------
+CC         ?= cc
+AR         ?= ar
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= /usr/bin/python3
+INSTALL    ?= install
+VALGRIND   ?= valgrind
+CFLAGS     ?= -O2 -g
+CPPFLAGS   ?=
+LDFLAGS    ?=
+WERROR     ?= -Werror
+# Extra libraries for every example program (e.g. EX_LDLIBS = -pthread).
+EX_LDLIBS  ?=
+
+# Build tree and in-tree library directory; check-asan sets both.
+B ?= build
+L ?= lib
+
+# `make V=1` prints full commands; `make -s` prints nothing.
+ifeq ($(V),1)
+  Q =
+  say = @:
+else ifneq ($(findstring s,$(firstword x$(MAKEFLAGS))),)
+  Q = @
+  say = @:
+else
+  Q = @
+  say = @printf '  %-6s %s\n'
+endif
+
+# ---- Installation directories (lower-case spellings accepted, as zstd) ----
+prefix       ?= /usr/local
+PREFIX       ?= $(prefix)
+exec_prefix  ?= $(PREFIX)
+EXEC_PREFIX  ?= $(exec_prefix)
+libdir       ?= $(EXEC_PREFIX)/lib
+LIBDIR       ?= $(libdir)
+includedir   ?= $(PREFIX)/include
+INCLUDEDIR   ?= $(includedir)
+bindir       ?= $(EXEC_PREFIX)/bin
+BINDIR       ?= $(bindir)
+pkgconfigdir ?= $(LIBDIR)/pkgconfig
+PKGCONFIGDIR ?= $(pkgconfigdir)
+DESTDIR      ?=
+INSTALL_PROGRAM ?= $(INSTALL)
+INSTALL_DATA    ?= $(INSTALL) -m 644
+# Examples that `make install` installs (names of examples/NAME.c; those
+# without a source file are skipped).
+INSTALL_EXAMPLES ?= rad paper
+# Run path of installed programs: none when LIBDIR is a default system
+# directory, else LIBDIR itself (never the build tree). For a relocatable
+# install: make install INSTALL_RPATH='-Wl,-rpath,$$ORIGIN/../lib'
+SYSTEM_LIBDIRS = /lib /usr/lib /lib64 /usr/lib64 /lib/%-linux-gnu /usr/lib/%-linux-gnu
+INSTALL_RPATH ?= $(if $(filter $(SYSTEM_LIBDIRS),$(LIBDIR)),,-Wl,-rpath,$(LIBDIR))
+
+# ---- pkg-config queries: evaluated lazily (only by recipes, so after the
+# deps check has run) and at most once per make invocation ------------------
+lazy = $(eval $(1) := $$(shell $(2)))$($(1))
+OPENBLAS_CFLAGS = $(call lazy,OPENBLAS_CFLAGS,$(PKG_CONFIG) --cflags openblas)
+OPENBLAS_LIBS   = $(call lazy,OPENBLAS_LIBS,$(PKG_CONFIG) --libs openblas)
+CHECK_CFLAGS    = $(call lazy,CHECK_CFLAGS,$(PKG_CONFIG) --cflags check)
+CHECK_LIBS      = $(call lazy,CHECK_LIBS,$(PKG_CONFIG) --libs check)
+# Examples see librad exactly as a user does, through pkg-config, here
+# resolved to the in-tree rad-uninstalled.pc (see UNINSTALLED_PC).
+EX_PC_ENV       = PKG_CONFIG_PATH=$(B)$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH}
+EX_PC_CFLAGS    = $(call lazy,EX_PC_CFLAGS,$(EX_PC_ENV) $(PKG_CONFIG) --cflags rad libpng)
+EX_PC_LIBS      = $(call lazy,EX_PC_LIBS,$(EX_PC_ENV) $(PKG_CONFIG) --libs rad libpng)
+
+# ---- Internal flags (user CFLAGS/CPPFLAGS come after, so they can override)
+# clang 14 writes DWARF 5 forms that valgrind 3.19 cannot read: with clang,
+# debug info (when -g asks for it) is DWARF 4.
+DWARF_CFLAGS = $(if $(findstring clang,$(notdir $(firstword $(CC)))),-fdebug-default-version=4)
+STD_CFLAGS  = -std=c11 -Wall -Wextra -Wpedantic $(WERROR) $(DWARF_CFLAGS)
+DEP_FLAGS   = -MMD -MP
+LIB_CPPFLAGS = -Iinclude -Isrc -DRAD_BUILDING_LIBRARY -D_POSIX_C_SOURCE=200809L
+LIB_CFLAGS   = $(STD_CFLAGS) -fPIC -fvisibility=hidden
+TEST_CPPFLAGS = -Iinclude -Isrc -Itests/common -D_POSIX_C_SOURCE=200809L
+EX_CPPFLAGS   = -Iexamples/common -D_POSIX_C_SOURCE=200809L
+
+# ---- Sources and products --------------------------------------------------
+LIB_SRCS  := $(wildcard src/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
+
+SHLIB_REAL  := $(L)/librad.so.$(VERSION)
+SHLIB_MAJOR := librad.so.$(MAJOR)
+SHLIB_LINK  := librad.so
+STLIB       := $(L)/librad.a
+VERSION_SCRIPT := rad.map
+
+PC_IN          := rad.pc.in
+PC             := rad.pc
+UNINSTALLED_PC := $(B)/rad-uninstalled.pc
+
+EX_SRCS        := $(wildcard examples/*.c)
+EX_NAMES       := $(EX_SRCS:examples/%.c=%)
+EX_OBJS        := $(EX_SRCS:%.c=$(B)/%.o)
+EX_COMMON_SRCS := $(wildcard examples/common/*.c)
+EX_COMMON_OBJS := $(EX_COMMON_SRCS:%.c=$(B)/%.o)
+ex_bin = $(if $(filter rad,$(1)),rad,rad-$(1))
+EX_BINS        := $(foreach n,$(EX_NAMES),bin/$(call ex_bin,$(n)))
+INSTALL_EX_NAMES := $(filter $(INSTALL_EXAMPLES),$(EX_NAMES))
+
+TEST_SRCS        := $(wildcard tests/test_*.c)
+TEST_BINS        := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+TEST_OBJS        := $(TEST_SRCS:%.c=$(B)/%.o)
+TEST_COMMON_SRCS := $(wildcard tests/common/*.c)
+TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:%.c=$(B)/%.o)
+SH_TESTS         := $(wildcard tests/*.sh)
+PY_TESTS         := $(wildcard tests/test_*.py)
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer -O1 -g
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_TIMEOUT_MULTIPLIER=10
+VALGRIND_FLAGS = -q --error-exitcode=1 --leak-check=full \
+                 --errors-for-leak-kinds=definite,indirect
+
+.PHONY: all lib lib-shared lib-static pc examples tests deps check \
+        check-asan check-valgrind run-c-tests demo install uninstall \
+        clean help FORCE
+
+all: lib pc examples
+lib: lib-shared lib-static
+lib-shared: $(SHLIB_REAL)
+lib-static: $(STLIB)
+pc: $(PC) $(UNINSTALLED_PC)
+examples: $(EX_BINS)
+tests: $(TEST_BINS)
+
+# ---- Dependency check ------------------------------------------------------
+# Cheap when everything is there; as root it apt-get installs what is
+# missing, otherwise it names the packages and fails. Every object depends
+# on it order-only, so it runs once, first, in any make that compiles.
+deps:
+	$(Q)CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' PYTHON='$(PYTHON)' \
+	  DEPS_VERBOSE='$(filter deps,$(MAKECMDGOALS))' sh scripts/deps.sh
+
+# ---- Library ---------------------------------------------------------------
+$(LIB_OBJS): $(B)/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CFLAGS) $(CFLAGS) \
+	  $(OPENBLAS_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) -c $< -o $@
+
+$(SHLIB_REAL): $(LIB_OBJS) $(VERSION_SCRIPT)
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(CC) $(CFLAGS) -shared -o $@ $(LIB_OBJS) $(LDFLAGS) \
+	  -Wl,-soname,$(SHLIB_MAJOR) -Wl,--version-script=$(VERSION_SCRIPT) \
+	  -Wl,--no-undefined $(OPENBLAS_LIBS) -lm
+	$(Q)ln -sf $(notdir $@) $(L)/$(SHLIB_MAJOR)
+	$(Q)ln -sf $(SHLIB_MAJOR) $(L)/$(SHLIB_LINK)
+
+$(STLIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(say) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $(LIB_OBJS)
+
+# ---- pkg-config files ------------------------------------------------------
+# rad.pc is for installation. $(B)/rad-uninstalled.pc points at the source
+# tree's include/ and lib/: pkg-config prefers NAME-uninstalled.pc, so
+#   PKG_CONFIG_PATH=build pkg-config --cflags --libs rad
+# gives in-tree flags. Both are regenerated on every make (install
+# directories may differ from one make to the next) but rewritten only when
+# their content changes.
+# If LIBDIR/INCLUDEDIR lie under PREFIX, express them through ${prefix}.
+pc_dir = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}$(patsubst $(PREFIX)%,%,$(1)),$(1))
+gen_pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' \
+             -e 's|@INCLUDEDIR@|$(3)|' -e 's|@VERSION@|$(VERSION)|' $(PC_IN)
+update_if_changed = if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(PC): $(PC_IN) $(RAD_H) FORCE | deps
+	$(Q)$(call gen_pc,$(PREFIX),$(call pc_dir,$(LIBDIR)),$(call pc_dir,$(INCLUDEDIR))) > $@.tmp
+	$(Q)$(update_if_changed)
+
+$(UNINSTALLED_PC): $(PC_IN) $(RAD_H) FORCE | deps
+	@mkdir -p $(@D)
+	$(Q)$(call gen_pc,$(CURDIR),$${prefix}/$(L),$${prefix}/include) > $@.tmp
+	$(Q)$(update_if_changed)
+
+# ---- Examples --------------------------------------------------------------
+$(EX_OBJS) $(EX_COMMON_OBJS): $(B)/%.o: %.c $(UNINSTALLED_PC) | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) $(EX_CPPFLAGS) $(CPPFLAGS) $(STD_CFLAGS) $(CFLAGS) \
+	  $(EX_PC_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) -c $< -o $@
+
+# $(call link_example,NAME,OUTPUT,RPATH-FLAGS); the run path is quoted so
+# that $$ORIGIN reaches the linker intact.
+link_example = $(CC) $(CFLAGS) $(LDFLAGS) -o $(2) $(B)/examples/$(1).o \
+  $(EX_COMMON_OBJS) $(EX_PC_LIBS) $(EX_LDLIBS) -lm $(if $(3),'$(3)')
+INTREE_RPATH = -Wl,-rpath,$(abspath $(L))
+
+bin/rad: $(B)/examples/rad.o $(EX_COMMON_OBJS) $(SHLIB_REAL)
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(call link_example,rad,$@,$(INTREE_RPATH))
+
+bin/rad-%: $(B)/examples/%.o $(EX_COMMON_OBJS) $(SHLIB_REAL)
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(call link_example,$*,$@,$(INTREE_RPATH))
+
+# ---- Tests -----------------------------------------------------------------
+$(TEST_OBJS) $(TEST_COMMON_OBJS): $(B)/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) $(TEST_CPPFLAGS) $(CPPFLAGS) $(STD_CFLAGS) $(CFLAGS) \
+	  $(CHECK_CFLAGS) $(OPENBLAS_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) \
+	  -c $< -o $@
+
+$(TEST_BINS): $(B)/tests/%: $(B)/tests/%.o $(TEST_COMMON_OBJS) $(STLIB)
+	$(say) LD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_COMMON_OBJS) $(STLIB) \
+	  $(OPENBLAS_LIBS) $(CHECK_LIBS) -lm
+
+# Environment of every test: paths are absolute, cwd is the top directory.
+TEST_ENV = RAD_LIB='$(abspath $(L)/$(SHLIB_LINK))' RAD_TOP='$(CURDIR)' \
+  PYTHON='$(PYTHON)' MAKE='$(MAKE)' CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)'
+
+check: all tests
+	@CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' PYTHON='$(PYTHON)' \
+	  sh scripts/deps.sh g++
+	@$(TEST_ENV) sh scripts/run-tests.sh check \
+	  $(TEST_BINS) $(SH_TESTS) $(PY_TESTS)
+
+# The C test programs only (check-asan runs this in its sub-make).
+SUITE   ?= c-tests
+RUN_ENV ?=
+run-c-tests: tests
+	@$(RUN_ENV) $(TEST_ENV) sh scripts/run-tests.sh $(SUITE) $(TEST_BINS)
+
+# Separate tree, its own static library copy; the user's CFLAGS are
+# replaced by the sanitizer flags. Check's per-test timeout is stretched.
+check-asan:
+	@$(MAKE) --no-print-directory B=build-asan L=build-asan/lib \
+	  CFLAGS='$(ASAN_FLAGS)' LDFLAGS='$(ASAN_FLAGS) $(LDFLAGS)' \
+	  SUITE=check-asan RUN_ENV='$(ASAN_ENV)' run-c-tests
+
+check-valgrind: tests
+	@CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' PYTHON='$(PYTHON)' \
+	  sh scripts/deps.sh valgrind
+	@CK_FORK=no OPENBLAS_NUM_THREADS=1 \
+	  TEST_WRAPPER='$(VALGRIND) $(VALGRIND_FLAGS)' \
+	  $(TEST_ENV) sh scripts/run-tests.sh check-valgrind $(TEST_BINS)
+
+# ---- Demo ------------------------------------------------------------------
+demo: all
+	@prog='$(firstword $(DEMO_CMD))'; \
+	if [ -x "$$prog" ]; then \
+	  echo '$(strip $(DEMO_CMD) $(DEMO_ARGS))'; $(DEMO_CMD) $(DEMO_ARGS); \
+	else \
+	  echo "demo: $$prog is not built yet (no example source for it);" \
+	       "nothing to run"; \
+	fi
+
+# ---- Install ---------------------------------------------------------------
+# Installed programs are relinked (always: INSTALL_RPATH may change between
+# runs) so that they never carry the build tree's run path.
+INSTALL_BIN_DIR = $(B)/install-bin
+
+install: lib pc $(foreach n,$(INSTALL_EX_NAMES),$(B)/examples/$(n).o) \
+         $(EX_COMMON_OBJS)
+	$(Q)$(INSTALL) -d -m 755 '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' \
+	  '$(DESTDIR)$(INCLUDEDIR)/rad'
+	$(Q)$(INSTALL_DATA) include/rad/*.h '$(DESTDIR)$(INCLUDEDIR)/rad/'
+	$(Q)$(INSTALL_PROGRAM) $(SHLIB_REAL) '$(DESTDIR)$(LIBDIR)/'
+	$(Q)ln -sf $(notdir $(SHLIB_REAL)) '$(DESTDIR)$(LIBDIR)/$(SHLIB_MAJOR)'
+	$(Q)ln -sf $(SHLIB_MAJOR) '$(DESTDIR)$(LIBDIR)/$(SHLIB_LINK)'
+	$(Q)$(INSTALL_DATA) $(STLIB) '$(DESTDIR)$(LIBDIR)/'
+	$(Q)$(INSTALL_DATA) $(PC) '$(DESTDIR)$(PKGCONFIGDIR)/'
+ifneq ($(INSTALL_EX_NAMES),)
+	$(Q)mkdir -p $(INSTALL_BIN_DIR)
+	$(Q)$(INSTALL) -d -m 755 '$(DESTDIR)$(BINDIR)'
+	$(Q)$(foreach n,$(INSTALL_EX_NAMES),\
+	  $(call link_example,$(n),$(INSTALL_BIN_DIR)/$(call ex_bin,$(n)),$(INSTALL_RPATH)) && \
+	  $(INSTALL_PROGRAM) $(INSTALL_BIN_DIR)/$(call ex_bin,$(n)) '$(DESTDIR)$(BINDIR)/' && ) :
+endif
+	@echo 'librad $(VERSION) installed under $(DESTDIR)$(PREFIX)'
+
+uninstall:
+	$(Q)rm -f '$(DESTDIR)$(LIBDIR)/$(SHLIB_LINK)' \
+	  '$(DESTDIR)$(LIBDIR)/$(SHLIB_MAJOR)' \
+	  '$(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB_REAL))' \
+	  '$(DESTDIR)$(LIBDIR)/$(notdir $(STLIB))' \
+	  '$(DESTDIR)$(PKGCONFIGDIR)/$(PC)' \
+	  $(foreach h,$(notdir $(wildcard include/rad/*.h)),'$(DESTDIR)$(INCLUDEDIR)/rad/$(h)') \
+	  $(foreach n,$(INSTALL_EXAMPLES),'$(DESTDIR)$(BINDIR)/$(call ex_bin,$(n))')
+	$(Q)rmdir '$(DESTDIR)$(INCLUDEDIR)/rad' 2>/dev/null || :
+	@echo 'librad uninstalled from $(DESTDIR)$(PREFIX)'
+
+# ---- Housekeeping ----------------------------------------------------------
+clean:
+	rm -rf build build-asan bin $(PC) $(PC).tmp
+	rm -f lib/*
+
+help:
+	@sed -n '2,/^# ####/p' Makefile | sed 's/^# \{0,1\}//' | sed '$$d'
+	@echo 'Variables: CC CFLAGS CPPFLAGS LDFLAGS WERROR V=1 PREFIX DESTDIR'
+	@echo '  LIBDIR INCLUDEDIR PKGCONFIGDIR BINDIR INSTALL_EXAMPLES'
+	@echo '  INSTALL_RPATH EX_LDLIBS PYTHON PKG_CONFIG VALGRIND'
+	@echo '  DEMO_CMD DEMO_ARGS'
+	@echo 'librad $(VERSION): $(words $(LIB_SRCS)) sources,' \
+	  '$(words $(EX_NAMES)) examples, $(words $(TEST_SRCS)) C tests,' \
+	  '$(words $(SH_TESTS)) shell tests, $(words $(PY_TESTS)) Python tests'
+
+FORCE:
+
+# ---- Per-file flags (target-specific variables; see the top comment) -------
+# $(B)/src/vecmath.o: CFLAGS_EXTRA += -O3 -ffast-math
+
+# Header dependencies written by -MMD -MP.
+-include $(wildcard $(B)/src/*.d $(B)/examples/*.d $(B)/examples/common/*.d \
+                    $(B)/tests/*.d $(B)/tests/common/*.d)
