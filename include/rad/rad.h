@@ -112,7 +112,290 @@ RAD_API int rad_status_min(void);
    NULL; unknown codes give "unknown status code". */
 RAD_API const char *rad_strerror(int code);
 
-/* The model API (folds, gates, coupling layers, flows) follows here. */
+/* ======================================================================
+ * Options (setters with pinned keys and queryable bounds)
+ * ====================================================================== */
+enum {
+  /* Soft clamp B of the fold's boundary logits: l = B tanh(q / B)
+     (MODEL.md section 4). Default 3. 0 or +infinity mean unclamped. */
+  RAD_OPTION_LOGIT_BOUND = 1
+};
+/* Range and default of an option; any output may be NULL.
+   RAD_EINVAL for an unknown option. */
+RAD_API int rad_option_bounds(int option, double *min, double *max,
+                              double *default_value);
+
+/* ======================================================================
+ * The folding nonlinearity (MODEL.md sections 1-3)
+ *
+ * A bank of `units` independent normalized folds. Unit j has boundary
+ * logits l+ (3 values) and l- (3 values): p+ = softmax(l+) is the gating
+ * distribution at zh = +1, p- = softmax(l-) at zh = -1; they fix the five
+ * slopes and the breakpoints a < b. Logits are used exactly as given (the
+ * soft clamp belongs to the coupling layer). A new fold has all logits 0:
+ * alpha1 = alpha2 = alpha3 = 3, outer slopes 1, a = -1/3, b = 1/3.
+ * Batches are n x units, row-major; labels are 1, 2, 3.
+ * ====================================================================== */
+typedef struct rad_fold rad_fold;
+
+RAD_API int rad_fold_create(size_t units, rad_fold **out);
+RAD_API void rad_fold_free(rad_fold *fold);
+RAD_API size_t rad_fold_units(const rad_fold *fold);
+/* logits: units * 6 floats; unit j holds l+_1, l+_2, l+_3, l-_1, l-_2, l-_3
+   at 6j .. 6j+5. len must be units * 6. */
+RAD_API int rad_fold_set_logits(rad_fold *fold, const float *logits,
+                                size_t len);
+RAD_API int rad_fold_get_logits(const rad_fold *fold, float *logits,
+                                size_t len);
+/* Slopes of unit `unit` in double precision: out[0..6] = alpha1, alpha2,
+   alpha3, alpha_minus, alpha_plus, a, b. */
+RAD_API int rad_fold_slopes(const rad_fold *fold, size_t unit, double out[7]);
+/* zh = f(u), the label k of u's piece and log |f'(u)|. k and log_slope may
+   be NULL. */
+RAD_API int rad_fold_forward(const rad_fold *fold, size_t n, const float *u,
+                             float *zh, int32_t *k, float *log_slope);
+/* u = f^-1(zh; k). RAD_ELABEL if a label is outside {1,2,3} or cannot have
+   produced zh (|zh| > 1 beyond 1e-5 (1 + |zh|) with an inner label). */
+RAD_API int rad_fold_inverse(const rad_fold *fold, size_t n, const float *zh,
+                             const int32_t *k, float *u);
+/* Backward of a scalar L through the fold: given gzh = dL/dzh and
+   glog_slope = dL/d log|f'(u)| (n x units each; glog_slope may be NULL
+   for zero), writes gu = dL/du (n x units, may be NULL) and glogits =
+   dL/dlogits summed over the batch (units * 6, may be NULL). */
+RAD_API int rad_fold_backward(const rad_fold *fold, size_t n, const float *u,
+                              const float *gzh, const float *glog_slope,
+                              float *gu, float *glogits);
+/* log p(k | z) of the gating distribution (MODEL.md section 2) for
+   normalized outputs zh (n x units), gating-network logits g
+   (n x units x 3: unit j's three logits at 3j .. 3j+2) and labels k.
+   For |zh| > 1 there is no gating term: log p is 0 when k is the only
+   label possible (1 below -1, 3 above 1), RAD_ELABEL otherwise. */
+RAD_API int rad_fold_gate_log_prob(const rad_fold *fold, size_t n,
+                                   const float *zh, const float *g,
+                                   const int32_t *k, float *log_p);
+/* Backward of L through rad_fold_gate_log_prob: given glog_p = dL/dlog p
+   (n x units), writes gzh (n x units), gg (n x units x 3) and glogits
+   (units * 6, summed over the batch); each may be NULL. */
+RAD_API int rad_fold_gate_backward(const rad_fold *fold, size_t n,
+                                   const float *zh, const float *g,
+                                   const int32_t *k, const float *glog_p,
+                                   float *gzh, float *gg, float *glogits);
+
+/* ======================================================================
+ * The gating network g(z): dense(in_dim -> hidden), ReLU,
+ * dense(hidden -> 3 * units), linear output (MODEL.md section 4).
+ *
+ * Parameters, in get_params order: W1 (hidden x in_dim, row-major),
+ * b1 (hidden), W2 (3 units x hidden, row-major; row c * units + j gives
+ * component c of unit j), b2 (3 units, same order). Initialization: W1, b1
+ * uniform in +-1/sqrt(in_dim) from the seed, W2 = b2 = 0.
+ * Logits come out n x units x 3: unit j's three logits at 3j .. 3j+2.
+ * ====================================================================== */
+typedef struct rad_gate rad_gate;
+
+RAD_API int rad_gate_create(size_t in_dim, size_t hidden, size_t units,
+                            uint64_t seed, rad_gate **out);
+RAD_API void rad_gate_free(rad_gate *gate);
+RAD_API size_t rad_gate_num_params(const rad_gate *gate);
+RAD_API int rad_gate_get_params(const rad_gate *gate, float *out, size_t len);
+RAD_API int rad_gate_set_params(rad_gate *gate, const float *in, size_t len);
+/* logits: n x units x 3. */
+RAD_API int rad_gate_logits(const rad_gate *gate, size_t n, const float *z,
+                            float *logits);
+/* Given glogits = dL/dlogits (n x units x 3): writes gz = dL/dz
+   (n x in_dim) and gparams = dL/dparams summed over the batch; either may
+   be NULL. */
+RAD_API int rad_gate_backward(const rad_gate *gate, size_t n, const float *z,
+                              const float *glogits, float *gz,
+                              float *gparams);
+
+/* ======================================================================
+ * Coupling layers (MODEL.md sections 4 and 5)
+ *
+ * A binary mask of length dim: 0 = conditioning dimension (passed
+ * through), 1 = transformed. All ones is valid (the conditioner then has
+ * no input and learns constants); all zeros is RAD_EMASK. A NULL mask
+ * (with mask_len 0) is the default mask of layer 0: odd indices are
+ * transformed; all ones for dim = 1.
+ *
+ * RAD layer parameters, in get_params order:
+ *   conditioner h: W1 (hidden x d1), b1 (hidden), W2 (10 d2 x hidden),
+ *     b2 (10 d2), where output row r * d2 + j is, for transformed unit j
+ *     and r = 0..9: r1, t1, q+_1, q+_2, q+_3, q-_1, q-_2, q-_3, r2, t2;
+ *   c1 (d2), c2 (d2): the tanh scales of s1 = c1 tanh(r1), s2 = c2 tanh(r2);
+ *   gating network g: W1 (G x dim), b1 (G), W2 (3 d2 x G), b2 (3 d2),
+ *     output row c * d2 + j is component c of unit j.
+ * Affine layer parameters: W1 (hidden x d1), b1, W2 (2 d2 x hidden), b2
+ *   (rows: r then t), c (d2).
+ * d1, d2 count the mask's zeros and ones; transformed and conditioning
+ * dimensions are taken in increasing index order.
+ * ====================================================================== */
+enum { RAD_LAYER_RAD = 1, RAD_LAYER_AFFINE = 2 };
+
+typedef struct rad_coupling rad_coupling;
+
+/* gate_hidden is ignored (may be 0) for affine layers; hidden (and
+   gate_hidden for RAD layers) must be >= 1. */
+RAD_API int rad_coupling_create(int layer_kind, size_t dim,
+                                const uint8_t *mask, size_t mask_len,
+                                size_t hidden, size_t gate_hidden,
+                                uint64_t seed, rad_coupling **out);
+RAD_API void rad_coupling_free(rad_coupling *layer);
+RAD_API int rad_coupling_kind(const rad_coupling *layer);
+RAD_API size_t rad_coupling_dim(const rad_coupling *layer);
+RAD_API size_t rad_coupling_num_params(const rad_coupling *layer);
+/* Labels per sample: d2 for a RAD layer, 0 for an affine one. */
+RAD_API size_t rad_coupling_num_labels(const rad_coupling *layer);
+/* Conditioner width H, and gating width G (0 for affine layers). */
+RAD_API size_t rad_coupling_hidden(const rad_coupling *layer);
+RAD_API size_t rad_coupling_gate_hidden(const rad_coupling *layer);
+RAD_API int rad_coupling_get_mask(const rad_coupling *layer, uint8_t *mask,
+                                  size_t len);
+RAD_API int rad_coupling_get_params(const rad_coupling *layer, float *out,
+                                    size_t len);
+RAD_API int rad_coupling_set_params(rad_coupling *layer, const float *in,
+                                    size_t len);
+RAD_API int rad_coupling_set_option(rad_coupling *layer, int option,
+                                    double value);
+RAD_API int rad_coupling_get_option(const rad_coupling *layer, int option,
+                                    double *value);
+/* z = layer(x); k: n x num_labels (may be NULL); log_det: n (may be NULL),
+   the layer's contribution to log p: sum over units of s1 + s2 +
+   log|f'(u)| + log p(k|z) (RAD) or of s (affine). */
+RAD_API int rad_coupling_forward(const rad_coupling *layer, size_t n,
+                                 const float *x, float *z, int32_t *k,
+                                 float *log_det);
+/* Exact inverse given the labels (k may be NULL for affine layers). */
+RAD_API int rad_coupling_inverse(const rad_coupling *layer, size_t n,
+                                 const float *z, const int32_t *k, float *x);
+/* Backward of L = sum_i gz_i . z_i + glog_det_i * log_det_i (in effect):
+   given gz (n x dim) and glog_det (n; NULL for zero), writes gx
+   (n x dim) and gparams (num_params, summed over the batch); either
+   output may be NULL. */
+RAD_API int rad_coupling_backward(const rad_coupling *layer, size_t n,
+                                  const float *x, const float *gz,
+                                  const float *glog_det, float *gx,
+                                  float *gparams);
+
+/* ======================================================================
+ * Flows (MODEL.md section 6): a stack of coupling layers over N(0, I).
+ * The signatures in this section are exact and stable: code outside
+ * the project calls them through ctypes.
+ * ====================================================================== */
+typedef struct rad_flow rad_flow;
+
+/* A stack of n_layers coupling layers of one kind with default alternating
+   masks (layer l transforms the dims i with (i + l) odd; all ones for
+   dim = 1), conditioner width `hidden`, gating width `gate_hidden` (ignored,
+   and may be 0, for affine layers), initialised from `seed`. */
+RAD_API int rad_flow_create(int layer_kind, size_t dim, size_t n_layers,
+                            size_t hidden, size_t gate_hidden, uint64_t seed,
+                            rad_flow **out);
+RAD_API void rad_flow_free(rad_flow *flow);
+
+/* An empty flow (no layers: log p is the standard normal) to which layers
+   are appended with rad_flow_add_coupling. */
+RAD_API int rad_flow_create_empty(size_t dim, rad_flow **out);
+/* Appends a copy of `layer` (its parameters and options) on top of the
+   flow. The flow does not keep `layer`. RAD_EMISMATCH if dims differ. */
+RAD_API int rad_flow_add_coupling(rad_flow *flow, const rad_coupling *layer);
+RAD_API size_t rad_flow_num_layers(const rad_flow *flow);
+/* A copy of layer `index` (0 = the layer applied first to x). */
+RAD_API int rad_flow_get_coupling(const rad_flow *flow, size_t index,
+                                  rad_coupling **out);
+/* A deep copy of the flow. */
+RAD_API int rad_flow_copy(const rad_flow *flow, rad_flow **out);
+/* Sets an option on every layer (RAD_OPTION_LOGIT_BOUND). */
+RAD_API int rad_flow_set_option(rad_flow *flow, int option, double value);
+/* The option's value on layer 0 (or its default for an empty flow). */
+RAD_API int rad_flow_get_option(const rad_flow *flow, int option,
+                                double *value);
+
+RAD_API size_t rad_flow_dim(const rad_flow *flow);
+RAD_API size_t rad_flow_num_params(const rad_flow *flow);
+/* Discrete latents per sample: one per folded unit per RAD layer. */
+RAD_API size_t rad_flow_num_labels(const rad_flow *flow);
+
+/* All trainable parameters as one flat vector: layer 0's block (in the
+   coupling-layer order above), then layer 1's, and so on. */
+RAD_API int rad_flow_get_params(const rad_flow *flow, float *out, size_t len);
+RAD_API int rad_flow_set_params(rad_flow *flow, const float *in, size_t len);
+
+/* log p(x) for n samples, in nats. A finite row whose computation
+   overflows gets -inf; never NaN. */
+RAD_API int rad_flow_log_prob(const rad_flow *flow, size_t n, const float *x,
+                              float *log_prob);
+
+/* Inference x -> (z, k). z: n*d; k: n*num_labels or NULL;
+   log_prob: n or NULL. Labels run in forward layer order (first layer
+   first), then unit order within the layer. RAD_EOVERFLOW if some z
+   overflows float32 (outputs then partly written). */
+RAD_API int rad_flow_forward(const rad_flow *flow, size_t n, const float *x,
+                             float *z, int32_t *k, float *log_prob);
+
+/* Exact inverse given z and the labels k (as forward returned them); k
+   may be NULL only when num_labels is 0. RAD_ELABEL if a label cannot
+   have produced z (nothing written). */
+RAD_API int rad_flow_inverse(const rad_flow *flow, size_t n, const float *z,
+                             const int32_t *k, float *x);
+
+/* Exact sampling; z and k may be NULL. Sample i depends only on (seed, i)
+   (counter-based randomness), so results do not depend on batch size,
+   chunking or threads. RAD_EOVERFLOW if a sample overflows float32
+   (outputs then partly written). */
+RAD_API int rad_flow_sample(const rad_flow *flow, uint64_t seed, size_t n,
+                            float *x, float *z, int32_t *k);
+
+/* Gradient of the MEAN log-likelihood of the batch w.r.t. every parameter
+   (same order as get_params). mean_log_prob may be NULL. n = 0 is
+   RAD_EINVAL. RAD_ENUMERIC (nothing written) if the mean or the gradient
+   is not finite. */
+RAD_API int rad_flow_grad(const rad_flow *flow, size_t n, const float *x,
+                          float *grad, double *mean_log_prob);
+
+/* The score d log p(x) / dx (n x d), and optionally log p (n). */
+RAD_API int rad_flow_score(const rad_flow *flow, size_t n, const float *x,
+                           float *score, float *log_prob);
+
+/* Every layer's output: zs is n_layers blocks of n x d (block l holds the
+   output of layer l, the last block is z); k as in rad_flow_forward (may
+   be NULL). */
+RAD_API int rad_flow_forward_layers(const rad_flow *flow, size_t n,
+                                    const float *x, float *zs, int32_t *k);
+
+/* ======================================================================
+ * Workspaces: scratch memory for a flow and a maximum batch size, so the
+ * *_ws entry points allocate nothing. One workspace per thread. Batches
+ * larger than max_batch are processed in chunks. A workspace may serve any
+ * flow no larger than the one it was created for (same or smaller widths
+ * and depth); otherwise the call returns RAD_EMISMATCH.
+ * ====================================================================== */
+typedef struct rad_workspace rad_workspace;
+
+RAD_API int rad_workspace_create(const rad_flow *flow, size_t max_batch,
+                                 rad_workspace **out);
+RAD_API void rad_workspace_free(rad_workspace *ws);
+RAD_API size_t rad_workspace_max_batch(const rad_workspace *ws);
+/* Bytes of scratch the workspace holds. */
+RAD_API size_t rad_workspace_size(const rad_workspace *ws);
+
+RAD_API int rad_flow_log_prob_ws(const rad_flow *flow, rad_workspace *ws,
+                                 size_t n, const float *x, float *log_prob);
+RAD_API int rad_flow_forward_ws(const rad_flow *flow, rad_workspace *ws,
+                                size_t n, const float *x, float *z,
+                                int32_t *k, float *log_prob);
+RAD_API int rad_flow_inverse_ws(const rad_flow *flow, rad_workspace *ws,
+                                size_t n, const float *z, const int32_t *k,
+                                float *x);
+RAD_API int rad_flow_sample_ws(const rad_flow *flow, rad_workspace *ws,
+                               uint64_t seed, size_t n, float *x, float *z,
+                               int32_t *k);
+RAD_API int rad_flow_grad_ws(const rad_flow *flow, rad_workspace *ws,
+                             size_t n, const float *x, float *grad,
+                             double *mean_log_prob);
+RAD_API int rad_flow_score_ws(const rad_flow *flow, rad_workspace *ws,
+                              size_t n, const float *x, float *score,
+                              float *log_prob);
 
 #ifdef __cplusplus
 } /* extern "C" */

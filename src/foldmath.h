@@ -1,0 +1,234 @@
+/* The folding function and the gating distribution of one unit, as inline
+   kernels (MODEL.md sections 1-3 and the fold part of section 6). Used by
+   the rad_fold handle (fold.c), the gating code (gate.c) and the coupling
+   layers (coupling.c), so there is exactly one implementation of the math.
+
+   Pieces are numbered 0..4: 0 = L (u < -1), 1, 2, 3 (inner), 4 = R (u > 1).
+   The discrete label of piece p is 1 for L, 3 for R, p otherwise. */
+#ifndef RAD_FOLDMATH_H
+#define RAD_FOLDMATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+enum { RAD__PIECE_L = 0, RAD__PIECE_R = 4 };
+
+static inline int32_t rad__piece_label(int p) {
+  return p == RAD__PIECE_L ? 1 : (p == RAD__PIECE_R ? 3 : (int32_t)p);
+}
+static inline int rad__piece_inner(int p) { return p >= 1 && p <= 3; }
+
+/* Everything the fold of one unit needs, derived from its boundary logits
+   l+ (lp) and l- (lm). All slopes are computed in log space (MODEL.md 1). */
+typedef struct rad__fold_par {
+  float la1, la2, la3, lam, lap; /* log alpha1, 2, 3, alpha_minus, alpha_plus */
+  float a1, a2, a3, am, ap;      /* the slopes themselves */
+  float ia1, ia2, ia3, iam, iap; /* their reciprocals, exp(-log alpha) */
+  float a, b;                    /* breakpoints, -1 < a < b < 1 */
+  float w1, w2;   /* d log alpha2 / d(l1+ - l2+), d log alpha2 / d(l3- - l2-) */
+  float smp[3];   /* softmax(l+) */
+  float smm[3];   /* softmax(l-) */
+} rad__fold_par;
+
+static inline float rad__max3(float a, float b, float c) {
+  float m = a > b ? a : b;
+  return m > c ? m : c;
+}
+
+/* log-softmax component and softmax of 3 logits, stable. Returns lse. */
+static inline float rad__lse3(const float l[3], float sm[3]) {
+  float mx = rad__max3(l[0], l[1], l[2]);
+  float e0 = expf(l[0] - mx), e1 = expf(l[1] - mx), e2 = expf(l[2] - mx);
+  float s = e0 + e1 + e2, is = 1.0f / s;
+  sm[0] = e0 * is;
+  sm[1] = e1 * is;
+  sm[2] = e2 * is;
+  return mx + logf(s);
+}
+
+static inline void rad__fold_par_make(const float lp[3], const float lm[3],
+                                      rad__fold_par *f) {
+  /* log alpha2 = logsumexp(0, l1+ - l2+, l3- - l2-) */
+  float d1 = lp[0] - lp[1], d2 = lm[2] - lm[1];
+  float mx = rad__max3(0.0f, d1, d2);
+  float e0 = expf(-mx), e1 = expf(d1 - mx), e2 = expf(d2 - mx);
+  float s = e0 + e1 + e2;
+  f->la2 = mx + logf(s);
+  f->w1 = e1 / s;
+  f->w2 = e2 / s;
+  f->la1 = f->la2 + lp[1] - lp[0];
+  f->la3 = f->la2 + lm[1] - lm[2];
+  float lsep = rad__lse3(lp, f->smp);
+  float lsem = rad__lse3(lm, f->smm);
+  f->lam = f->la1 + (lm[0] - lsem); /* log alpha1 + log p1- */
+  f->lap = f->la3 + (lp[2] - lsep); /* log alpha3 + log p3+ */
+  f->a1 = expf(f->la1);
+  f->a2 = expf(f->la2);
+  f->a3 = expf(f->la3);
+  f->am = expf(f->lam);
+  f->ap = expf(f->lap);
+  f->ia1 = expf(-f->la1);
+  f->ia2 = expf(-f->la2);
+  f->ia3 = expf(-f->la3);
+  f->iam = expf(-f->lam);
+  f->iap = expf(-f->lap);
+  f->a = 2.0f * f->ia1 - 1.0f;
+  f->b = 1.0f - 2.0f * f->ia3;
+}
+
+/* Forward: piece of u, f(u) and log |f'(u)|. Only the selected piece's
+   formula is evaluated (MODEL.md 1). */
+static inline int rad__fold_fwd(const rad__fold_par *f, float u, float *zh,
+                                float *ls) {
+  if (u < -1.0f) {
+    *zh = f->am * (u + 1.0f) - 1.0f;
+    *ls = f->lam;
+    return RAD__PIECE_L;
+  }
+  if (u <= f->a) {
+    *zh = f->a1 * (u + 1.0f) - 1.0f;
+    *ls = f->la1;
+    return 1;
+  }
+  if (u <= f->b) {
+    *zh = 1.0f - f->a2 * (u - f->a);
+    *ls = f->la2;
+    return 2;
+  }
+  if (u <= 1.0f) {
+    *zh = f->a3 * (u - 1.0f) + 1.0f;
+    *ls = f->la3;
+    return 3;
+  }
+  *zh = f->ap * (u - 1.0f) + 1.0f;
+  *ls = f->lap;
+  return RAD__PIECE_R;
+}
+
+/* Piece that the inverse uses for (zh, k), or -1 when k cannot have
+   produced zh. k must be in {1,2,3}. */
+static inline int rad__fold_inv_piece(float zh, int32_t k) {
+  if (k == 1 && zh < -1.0f) return RAD__PIECE_L;
+  if (k == 3 && zh > 1.0f) return RAD__PIECE_R;
+  float tol = RAD_LABEL_TOL * (1.0f + fabsf(zh));
+  if (zh > 1.0f + tol || zh < -1.0f - tol) return -1;
+  return (int)k;
+}
+
+/* Inverse on a given piece (from rad__fold_inv_piece). */
+static inline float rad__fold_inv(const rad__fold_par *f, float zh, int p) {
+  if (p == RAD__PIECE_L) return (zh + 1.0f) * f->iam - 1.0f;
+  if (p == RAD__PIECE_R) return (zh - 1.0f) * f->iap + 1.0f;
+  float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
+  if (p == 1) return (zc + 1.0f) * f->ia1 - 1.0f;
+  if (p == 2) return f->a - (zc - 1.0f) * f->ia2;
+  return (zc - 1.0f) * f->ia3 + 1.0f;
+}
+
+/* Backward of the fold at fixed piece p. Given gzh = dL/dzh and
+   gls = dL/d log|f'(u)|, returns dL/du and ADDS dL/dl+ and dL/dl- into
+   glp[3], glm[3]. Every path of MODEL.md section 6 through the slopes. */
+static inline float rad__fold_bwd(const rad__fold_par *f, float u, int p,
+                                  float gzh, float gls, float glp[3],
+                                  float glm[3]) {
+  float gu, g1 = 0.0f, g2 = 0.0f, g3 = 0.0f, gm = 0.0f, gp = 0.0f;
+  switch (p) {
+  case RAD__PIECE_L:
+    gu = gzh * f->am;
+    gm = gzh * f->am * (u + 1.0f) + gls;
+    break;
+  case 1:
+    gu = gzh * f->a1;
+    g1 = gzh * f->a1 * (u + 1.0f) + gls;
+    break;
+  case 2:
+    gu = -gzh * f->a2;
+    g2 = -gzh * f->a2 * (u - f->a) + gls;
+    /* zh = 1 - a2 (u - a), a = 2/alpha1 - 1: dzh/dlog a1 = -2 a2 / a1 */
+    g1 = -2.0f * gzh * f->a2 * f->ia1;
+    break;
+  case 3:
+    gu = gzh * f->a3;
+    g3 = gzh * f->a3 * (u - 1.0f) + gls;
+    break;
+  default:
+    gu = gzh * f->ap;
+    gp = gzh * f->ap * (u - 1.0f) + gls;
+    break;
+  }
+  /* log alpha_minus = log alpha1 + log_softmax(l-)_1 */
+  g1 += gm;
+  glm[0] += gm * (1.0f - f->smm[0]);
+  glm[1] -= gm * f->smm[1];
+  glm[2] -= gm * f->smm[2];
+  /* log alpha_plus = log alpha3 + log_softmax(l+)_3 */
+  g3 += gp;
+  glp[0] -= gp * f->smp[0];
+  glp[1] -= gp * f->smp[1];
+  glp[2] += gp * (1.0f - f->smp[2]);
+  /* log alpha1 = log alpha2 + l2+ - l1+;  log alpha3 = log alpha2 + l2- - l3- */
+  g2 += g1 + g3;
+  glp[1] += g1;
+  glp[0] -= g1;
+  glm[1] += g3;
+  glm[2] -= g3;
+  /* log alpha2 = lse(0, l1+ - l2+, l3- - l2-) */
+  glp[0] += g2 * f->w1;
+  glp[1] -= g2 * f->w1;
+  glm[2] += g2 * f->w2;
+  glm[1] -= g2 * f->w2;
+  return gu;
+}
+
+/* ---- the gating distribution (MODEL.md section 2) ---------------------- */
+
+/* Trigonometric weights at zh clamped to [-1, 1], and their derivatives. */
+typedef struct rad__gate_w {
+  float wc, wp, wm;    /* (1+cos(pi z))/2, (1+sin(pi z/2))/2, (1-sin(pi z/2))/2 */
+  float dwc, dwp, dwm; /* d/dz of each */
+} rad__gate_w;
+
+static inline void rad__gate_weights(float zh, rad__gate_w *w) {
+  float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
+  float t = (float)(RAD_PI / 2.0) * zc;
+  float s = sinf(t), c = cosf(t);
+  /* cos(pi z) = 1 - 2 s^2, so wc = 1 - s^2 = c^2; sin(pi z) = 2 s c */
+  w->wc = c * c;
+  w->wp = 0.5f * (1.0f + s);
+  w->wm = 0.5f * (1.0f - s);
+  w->dwc = -(float)RAD_PI * s * c;
+  w->dwp = (float)(RAD_PI / 4.0) * c;
+  w->dwm = -w->dwp;
+}
+
+/* lambda = wc g + wp l+ + wm l-; returns log p(k | z) = log_softmax(lambda)_k
+   and the softmax in sm (for backward). k in {1,2,3}. */
+static inline float rad__gate_logp(const rad__gate_w *w, const float g[3],
+                                   const float lp[3], const float lm[3],
+                                   int32_t k, float sm[3]) {
+  float lam[3];
+  for (int c = 0; c < 3; c++) lam[c] = w->wc * g[c] + w->wp * lp[c] + w->wm * lm[c];
+  float lse = rad__lse3(lam, sm);
+  return lam[k - 1] - lse;
+}
+
+/* Backward of log p(k|z) scaled by gw = dL/dlog p. ADDS into gg[3],
+   glp[3], glm[3]; returns dL/dzh through the weights. */
+static inline float rad__gate_bwd(const rad__gate_w *w, const float g[3],
+                                  const float lp[3], const float lm[3],
+                                  int32_t k, const float sm[3], float gw,
+                                  float gg[3], float glp[3], float glm[3]) {
+  float gz = 0.0f;
+  for (int c = 0; c < 3; c++) {
+    float e = gw * ((c == k - 1 ? 1.0f : 0.0f) - sm[c]);
+    gg[c] += e * w->wc;
+    glp[c] += e * w->wp;
+    glm[c] += e * w->wm;
+    gz += e * (w->dwc * g[c] + w->dwp * lp[c] + w->dwm * lm[c]);
+  }
+  return gz;
+}
+
+#endif

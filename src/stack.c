@@ -1,0 +1,376 @@
+/* Chunked batch drivers over a stack of coupling layers, and workspaces.
+   Inside a chunk every activation is feature-major (one row of m floats
+   per feature), so dense layers are single sgemm calls and elementwise
+   loops run over contiguous memory. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "stack.h"
+
+#define RAD_DEFAULT_CHUNK 1024u
+static const double LOG_2PI = 1.8378770664093454836;
+
+typedef struct plan {
+  float **Z;             /* n_layers + 1 (GRAD) or 1 buffers of dim x m */
+  rad__lcache *cache;    /* n_layers (GRAD) or 1 */
+  double *ld;            /* m */
+  float *w;              /* m (GRAD) */
+  rad__bscratch bs;
+  float *gpc;            /* chunk parameter gradient (n_params) */
+  double *gpa;           /* accumulated parameter gradient (n_params) */
+  float *gZ;             /* dim x m */
+} plan;
+
+static void max_shapes(const rad__stack *S, size_t *out, size_t *hid,
+                       size_t *d2, size_t *cacheb, size_t m) {
+  *out = *hid = *d2 = *cacheb = 0;
+  for (size_t l = 0; l < S->n_layers; l++) {
+    const rad__layer *L = &S->layers[l];
+    *out = RAD_MAX(*out, L->cond.out);
+    *hid = RAD_MAX(*hid, RAD_MAX(L->cond.hidden, L->gate.hidden));
+    *d2 = RAD_MAX(*d2, L->d2);
+    rad__arena a = {NULL, SIZE_MAX, 0, 0};
+    rad__lcache c;
+    rad__layer_cache_take(L, m, &a, &c);
+    *cacheb = a.failed ? SIZE_MAX : RAD_MAX(*cacheb, a.used);
+  }
+}
+
+/* Carves the scratch of `mode` for chunks of m from `a` (which may be a
+   measuring arena). The Z pointer table and caches come from the arena
+   too, so a plan needs nothing else. */
+static void plan_take(const rad__stack *S, int mode, size_t m, rad__arena *a,
+                      plan *P) {
+  memset(P, 0, sizeof(*P));
+  const size_t d = S->dim, L = S->n_layers;
+  const size_t nz = mode == RAD__MODE_GRAD ? L + 1 : 1;
+  const size_t nc = mode == RAD__MODE_GRAD ? L : (L ? 1 : 0);
+  size_t dm;
+  if (!rad__mul_size(d, m, &dm)) {
+    a->failed = 1;
+    return;
+  }
+  P->Z = rad__arena_take(a, nz, sizeof(float *));
+  P->cache = rad__arena_take(a, nc ? nc : 1, sizeof(rad__lcache));
+  for (size_t i = 0; i < nz; i++) {
+    float *z = rad__arena_take(a, dm, sizeof(float));
+    if (P->Z) P->Z[i] = z;
+  }
+  if (mode == RAD__MODE_GRAD) {
+    for (size_t l = 0; l < L; l++) {
+      rad__lcache c;
+      rad__layer_cache_take(&S->layers[l], m, a, &c);
+      if (P->cache) P->cache[l] = c;
+    }
+  } else if (nc) {
+    /* one cache, big enough for every layer: carve the largest */
+    size_t best = 0, bestb = 0;
+    for (size_t l = 0; l < L; l++) {
+      rad__arena t = {NULL, SIZE_MAX, 0, 0};
+      rad__lcache c;
+      rad__layer_cache_take(&S->layers[l], m, &t, &c);
+      if (t.failed) {
+        a->failed = 1;
+        return;
+      }
+      if (t.used > bestb) {
+        bestb = t.used;
+        best = l;
+      }
+    }
+    /* carve a raw block of that size; each layer re-carves it */
+    unsigned char *blk = rad__arena_take(a, bestb ? bestb : 1, 1);
+    if (P->cache) {
+      P->cache[0].X1 = (float *)(void *)blk; /* marks the block; see cache_for */
+    }
+    (void)best;
+  }
+  P->ld = rad__arena_take(a, m, sizeof(double));
+  if (mode == RAD__MODE_GRAD) {
+    size_t mo, mh, md2, cb;
+    max_shapes(S, &mo, &mh, &md2, &cb, m);
+    size_t t;
+    P->w = rad__arena_take(a, m, sizeof(float));
+    P->gZ = rad__arena_take(a, dm, sizeof(float));
+    P->bs.gO = rad__arena_take(a, rad__mul_size(mo, m, &t) ? t : SIZE_MAX, sizeof(float));
+    P->bs.gH = rad__arena_take(a, rad__mul_size(mh, m, &t) ? t : SIZE_MAX, sizeof(float));
+    P->bs.gGL = rad__arena_take(a, rad__mul_size(3 * md2, m, &t) ? t : SIZE_MAX, sizeof(float));
+    P->bs.gZh = rad__arena_take(a, rad__mul_size(md2, m, &t) ? t : SIZE_MAX, sizeof(float));
+    P->bs.gX = rad__arena_take(a, dm, sizeof(float));
+    P->bs.gc = rad__arena_take(a, 2 * md2 + 1, sizeof(double));
+    P->gpc = rad__arena_take(a, S->n_params + 1, sizeof(float));
+    P->gpa = rad__arena_take(a, S->n_params + 1, sizeof(double));
+  }
+}
+
+/* In FWD/INV mode one raw block serves each layer in turn. */
+static rad__lcache *cache_for(const rad__stack *S, plan *P, int mode, size_t l,
+                              size_t m, rad__lcache *tmp) {
+  if (mode == RAD__MODE_GRAD) return &P->cache[l];
+  rad__arena a = {(unsigned char *)(void *)P->cache[0].X1, SIZE_MAX, 0, 0};
+  rad__layer_cache_take(&S->layers[l], m, &a, tmp);
+  return tmp;
+}
+
+size_t rad__stack_scratch_bytes(const rad__stack *S, int mode, size_t m) {
+  rad__arena a = {NULL, SIZE_MAX, 0, 0};
+  plan P;
+  plan_take(S, mode, m, &a, &P);
+  return a.failed ? SIZE_MAX : a.used;
+}
+
+/* Scratch for a call: the workspace's block (with the largest chunk size
+   that fits) or a fresh allocation. */
+typedef struct scratch {
+  unsigned char *owned;
+  rad__arena arena;
+  size_t m;
+} scratch;
+
+static int scratch_get(const rad__stack *S, rad_workspace *ws, int mode,
+                       size_t n, scratch *sc) {
+  memset(sc, 0, sizeof(*sc));
+  if (ws) {
+    size_t m = ws->max_batch;
+    while (m > 0 && rad__stack_scratch_bytes(S, mode, m) > ws->cap) m /= 2;
+    if (m == 0) return RAD_EMISMATCH;
+    sc->m = m;
+    sc->arena.base = ws->mem;
+    sc->arena.cap = ws->cap;
+    return RAD_OK;
+  }
+  size_t m = RAD_MIN(n, (size_t)RAD_DEFAULT_CHUNK);
+  if (m == 0) m = 1;
+  size_t b = rad__stack_scratch_bytes(S, mode, m);
+  if (b == SIZE_MAX) return RAD_ETOOBIG;
+  sc->owned = malloc(b ? b : 1);
+  if (!sc->owned) return RAD_ENOMEM;
+  sc->m = m;
+  sc->arena.base = sc->owned;
+  sc->arena.cap = b;
+  return RAD_OK;
+}
+
+static void scratch_put(scratch *sc) { free(sc->owned); }
+
+/* x rows row0 .. row0+m-1 (row-major, d columns) -> Z (d x m) */
+static void to_fm(const float *x, size_t d, size_t m, float *Z) {
+  for (size_t i = 0; i < m; i++)
+    for (size_t f = 0; f < d; f++) Z[f * m + i] = x[i * d + f];
+}
+static void from_fm(const float *Z, size_t d, size_t m, float *x) {
+  for (size_t i = 0; i < m; i++)
+    for (size_t f = 0; f < d; f++) x[i * d + f] = Z[f * m + i];
+}
+
+static double base_logp(const float *Z, size_t d, size_t m, size_t i) {
+  double s = 0.0;
+  for (size_t f = 0; f < d; f++) {
+    double v = Z[f * m + i];
+    s += v * v;
+  }
+  return -0.5 * s - 0.5 * (double)d * LOG_2PI;
+}
+
+int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
+                       const float *x, float *z, int32_t *k, float *lp,
+                       float *zs_layers) {
+  const size_t d = S->dim, nl = S->n_labels;
+  if (!x) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc == RAD_OK && S->n_layers) rc = rad__check_batch(n, d * S->n_layers, sizeof(float));
+  if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
+  if (rc) return rc;
+  if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
+  scratch sc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_FWD, n, &sc))) return rc;
+  plan P;
+  int overflow = 0;
+  plan_take(S, RAD__MODE_FWD, sc.m, &sc.arena, &P);
+  for (size_t row0 = 0; row0 < n; row0 += sc.m) {
+    const size_t m = RAD_MIN(sc.m, n - row0);
+    float *Z = P.Z[0];
+    to_fm(x + row0 * d, d, m, Z);
+    for (size_t i = 0; i < m; i++) P.ld[i] = 0.0;
+    for (size_t l = 0; l < S->n_layers; l++) {
+      rad__lcache tmp;
+      rad__lcache *c = cache_for(S, &P, RAD__MODE_FWD, l, m, &tmp);
+      rad__layer_forward(&S->layers[l], S->params + S->poff[l], m, Z, Z, c,
+                         P.ld, k ? k + row0 * nl + S->loff[l] : NULL, nl);
+      if (zs_layers) from_fm(Z, d, m, zs_layers + l * n * d + row0 * d);
+    }
+    if (lp) {
+      for (size_t i = 0; i < m; i++) {
+        double v = P.ld[i] + (S->with_base ? base_logp(Z, d, m, i) : 0.0);
+        float fv = (float)v;
+        lp[row0 + i] = rad__isfinite_f(fv) ? fv : -INFINITY;
+      }
+    }
+    if (z || zs_layers) {
+      if (!rad__all_finite(Z, d * m)) overflow = 1;
+      if (z) from_fm(Z, d, m, z + row0 * d);
+    }
+  }
+  scratch_put(&sc);
+  return overflow ? RAD_EOVERFLOW : RAD_OK;
+}
+
+/* One pass of the inverse over every chunk; writes x and checks overflow
+   only when `write` is set. */
+static int inverse_pass(const rad__stack *S, scratch *sc, size_t n,
+                        const float *z, const int32_t *k, float *x, int write) {
+  const size_t d = S->dim, nl = S->n_labels;
+  plan P;
+  sc->arena.used = 0;
+  plan_take(S, RAD__MODE_INV, sc->m, &sc->arena, &P);
+  for (size_t row0 = 0; row0 < n; row0 += sc->m) {
+    const size_t m = RAD_MIN(sc->m, n - row0);
+    float *Z = P.Z[0];
+    to_fm(z + row0 * d, d, m, Z);
+    for (size_t l = S->n_layers; l-- > 0;) {
+      rad__lcache tmp;
+      rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
+      int rc = rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c,
+                                  k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL,
+                                  NULL, 0);
+      if (rc) return rc;
+    }
+    if (!rad__all_finite(Z, d * m)) return RAD_EOVERFLOW;
+    if (write) from_fm(Z, d, m, x + row0 * d);
+  }
+  return RAD_OK;
+}
+
+int rad__stack_inverse(const rad__stack *S, rad_workspace *ws, size_t n,
+                       const float *z, const int32_t *k, float *x) {
+  const size_t d = S->dim, nl = S->n_labels;
+  if (!z || !x || (nl && !k)) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
+  if (rc) return rc;
+  if (!rad__all_finite(z, n * d)) return RAD_ENONFINITE;
+  if (nl && !rad__labels_valid(k, n * nl)) return RAD_ELABEL;
+  scratch sc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
+  /* A bad label may only show in a late chunk: with several chunks, a
+     first pass checks everything so that nothing is written on error. */
+  if (n > sc.m) rc = inverse_pass(S, &sc, n, z, k, x, 0);
+  if (rc == RAD_OK) rc = inverse_pass(S, &sc, n, z, k, x, 1);
+  scratch_put(&sc);
+  return rc;
+}
+
+static void draw_normals(uint64_t seed, size_t row0, size_t m, size_t d,
+                         float *Z) {
+  for (size_t i = 0; i < m; i++) {
+    const size_t row = row0 + i;
+    for (size_t q = 0; q * 4 < d; q++) {
+      uint32_t r[4];
+      rad__philox(seed, (uint32_t)row, (uint32_t)((uint64_t)row >> 32), (uint32_t)q,
+                  RAD__TAG_NORMAL ^ (uint32_t)((uint64_t)q >> 32), r);
+      for (int h = 0; h < 2; h++) {
+        double rad = sqrt(-2.0 * log(rad__u01(r[2 * h])));
+        double th = 2.0 * RAD_PI * rad__u01(r[2 * h + 1]);
+        size_t f0 = 4 * q + 2 * (size_t)h;
+        if (f0 < d) Z[f0 * m + i] = (float)(rad * cos(th));
+        if (f0 + 1 < d) Z[(f0 + 1) * m + i] = (float)(rad * sin(th));
+      }
+    }
+  }
+}
+
+int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
+                      size_t n, float *x, float *z, int32_t *k) {
+  const size_t d = S->dim, nl = S->n_labels;
+  if (!x) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
+  if (rc) return rc;
+  scratch sc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
+  plan P;
+  plan_take(S, RAD__MODE_INV, sc.m, &sc.arena, &P);
+  for (size_t row0 = 0; row0 < n && rc == RAD_OK; row0 += sc.m) {
+    const size_t m = RAD_MIN(sc.m, n - row0);
+    float *Z = P.Z[0];
+    draw_normals(seed, row0, m, d, Z);
+    if (z) from_fm(Z, d, m, z + row0 * d);
+    for (size_t l = S->n_layers; l-- > 0;) {
+      rad__lcache tmp;
+      rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
+      rad__draw dr = {seed, row0, S->loff[l]};
+      (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c, NULL, 0,
+                               &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl);
+    }
+    if (!rad__all_finite(Z, d * m)) rc = RAD_EOVERFLOW;
+    from_fm(Z, d, m, x + row0 * d);
+  }
+  scratch_put(&sc);
+  return rc;
+}
+
+int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
+                        const float *x, const float *gz, const float *w,
+                        float wscale, float *gx, float *gp, double *sum_ld,
+                        float *lp) {
+  const size_t d = S->dim, L = S->n_layers, np = S->n_params;
+  if (!x) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc) return rc;
+  if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
+  if (gz && !rad__all_finite(gz, n * d)) return RAD_ENONFINITE;
+  if (w && !rad__all_finite(w, n)) return RAD_ENONFINITE;
+  scratch sc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_GRAD, n, &sc))) return rc;
+  plan P;
+  double total = 0.0;
+  plan_take(S, RAD__MODE_GRAD, sc.m, &sc.arena, &P);
+  double *gpa = P.gpa;
+  if (gp) memset(gpa, 0, np * sizeof(double));
+  for (size_t row0 = 0; row0 < n; row0 += sc.m) {
+    const size_t m = RAD_MIN(sc.m, n - row0);
+    to_fm(x + row0 * d, d, m, P.Z[0]);
+    for (size_t i = 0; i < m; i++) P.ld[i] = 0.0;
+    for (size_t l = 0; l < L; l++)
+      rad__layer_forward(&S->layers[l], S->params + S->poff[l], m, P.Z[l], P.Z[l + 1],
+                         &P.cache[l], P.ld, NULL, 0);
+    const float *ZL = P.Z[L];
+    for (size_t i = 0; i < m; i++) {
+      double v = P.ld[i] + (S->with_base ? base_logp(ZL, d, m, i) : 0.0);
+      total += v;
+      if (lp) lp[row0 + i] = rad__isfinite_d(v) ? (float)v : -INFINITY;
+      P.w[i] = w ? w[row0 + i] : wscale;
+    }
+    /* dL/dz_L: the upstream gradient, plus the base density's -w z */
+    if (gz)
+      to_fm(gz + row0 * d, d, m, P.gZ);
+    else
+      memset(P.gZ, 0, d * m * sizeof(float));
+    if (S->with_base)
+      for (size_t f = 0; f < d; f++)
+        for (size_t i = 0; i < m; i++) P.gZ[f * m + i] -= P.w[i] * ZL[f * m + i];
+    if (gp) memset(P.gpc, 0, np * sizeof(float));
+    for (size_t l = L; l-- > 0;)
+      rad__layer_backward(&S->layers[l], S->params + S->poff[l], m, P.Z[l], P.Z[l + 1],
+                          &P.cache[l], P.w, P.gZ, gp ? P.gpc + S->poff[l] : NULL, &P.bs);
+    if (gp)
+      for (size_t j = 0; j < np; j++) gpa[j] += P.gpc[j];
+    if (gx) from_fm(P.gZ, d, m, gx + row0 * d);
+  }
+  if (gp) {
+    int ok = rad__isfinite_d(total);
+    for (size_t j = 0; j < np && ok; j++) ok = rad__isfinite_d(gpa[j]);
+    if (!ok) {
+      scratch_put(&sc);
+      return RAD_ENUMERIC;
+    }
+    for (size_t j = 0; j < np; j++) gp[j] = (float)gpa[j];
+  }
+  if (sum_ld) *sum_ld = total;
+  scratch_put(&sc);
+  return RAD_OK;
+}

@@ -1,0 +1,48 @@
+/* A stack of coupling layers and the chunked batch drivers shared by flows
+   and single coupling layers (internal). */
+#ifndef RAD_STACK_H
+#define RAD_STACK_H
+
+#include "layer.h"
+
+typedef struct rad__stack {
+  size_t dim;
+  size_t n_layers;
+  const rad__layer *layers;
+  const float *params;   /* all layers' parameters, one block each */
+  const size_t *poff;    /* parameter offset of each layer */
+  const size_t *loff;    /* label offset of each layer */
+  size_t n_params, n_labels;
+  int with_base;         /* add log N(z; 0, I) (flows) or not (one layer) */
+} rad__stack;
+
+struct rad_workspace {
+  size_t max_batch;
+  size_t cap;
+  unsigned char *mem;
+};
+
+enum { RAD__MODE_FWD = 0, RAD__MODE_INV = 1, RAD__MODE_GRAD = 2 };
+
+/* Scratch bytes for `mode` on chunks of m samples (SIZE_MAX on overflow). */
+size_t rad__stack_scratch_bytes(const rad__stack *S, int mode, size_t m);
+
+/* All drivers validate their input, take scratch from ws (or allocate it
+   when ws is NULL), and process the batch in chunks. */
+int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
+                       const float *x, float *z, int32_t *k, float *lp,
+                       float *zs_layers);
+int rad__stack_inverse(const rad__stack *S, rad_workspace *ws, size_t n,
+                       const float *z, const int32_t *k, float *x);
+int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
+                      size_t n, float *x, float *z, int32_t *k);
+/* Backward of L = sum_i [ w_i * logdet_i + gz_i . z_i ], where logdet
+   includes the base density when S->with_base. If gz is NULL it is zero;
+   if w is NULL, w_i = wscale for all i. Writes gx (n x d) and gp (summed
+   over the batch) when not NULL, the sum of log-dets into *sum_ld. */
+int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
+                        const float *x, const float *gz, const float *w,
+                        float wscale, float *gx, float *gp, double *sum_ld,
+                        float *lp);
+
+#endif
