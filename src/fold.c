@@ -119,13 +119,13 @@ int rad_fold_inverse(const rad_fold *f, size_t n, const float *zh,
   if (!rad__all_finite(zh, n * U)) return RAD_ENONFINITE;
   if (!rad__labels_valid(k, n * U)) return RAD_ELABEL;
   for (size_t i = 0; i < n * U; i++)
-    if (rad__fold_inv_piece(zh[i], k[i]) < 0) return RAD_ELABEL;
+    if (rad__fold_inv_piece(zh[i], k[i], 0.0f) < 0) return RAD_ELABEL;
   rad__fold_par *P = make_pars(f);
   if (!P) return RAD_ENOMEM;
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < U; j++) {
       float z = zh[i * U + j];
-      u[i * U + j] = rad__fold_inv(&P[j], z, rad__fold_inv_piece(z, k[i * U + j]));
+      u[i * U + j] = rad__fold_inv(&P[j], z, rad__fold_inv_piece(z, k[i * U + j], 0.0f));
     }
   free(P);
   return RAD_OK;

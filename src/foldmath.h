@@ -79,7 +79,12 @@ static inline void rad__fold_par_make(const float lp[3], const float lm[3],
 }
 
 /* Forward: piece of u, f(u) and log |f'(u)|. Only the selected piece's
-   formula is evaluated (MODEL.md 1). */
+   formula is evaluated (MODEL.md 1). The inner pieces map onto [-1, 1]
+   exactly; in float32 a steep piece (slope up to 3e5) can overshoot by
+   slope x rounding, so their result is clamped to [-1, 1], which is
+   where the exact value lies. */
+static inline float rad__clamp1(float v) { return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); }
+
 static inline int rad__fold_fwd(const rad__fold_par *f, float u, float *zh,
                                 float *ls) {
   if (u < -1.0f) {
@@ -88,17 +93,17 @@ static inline int rad__fold_fwd(const rad__fold_par *f, float u, float *zh,
     return RAD__PIECE_L;
   }
   if (u <= f->a) {
-    *zh = f->a1 * (u + 1.0f) - 1.0f;
+    *zh = rad__clamp1(f->a1 * (u + 1.0f) - 1.0f);
     *ls = f->la1;
     return 1;
   }
   if (u <= f->b) {
-    *zh = 1.0f - f->a2 * (u - f->a);
+    *zh = rad__clamp1(1.0f - f->a2 * (u - f->a));
     *ls = f->la2;
     return 2;
   }
   if (u <= 1.0f) {
-    *zh = f->a3 * (u - 1.0f) + 1.0f;
+    *zh = rad__clamp1(f->a3 * (u - 1.0f) + 1.0f);
     *ls = f->la3;
     return 3;
   }
@@ -108,11 +113,13 @@ static inline int rad__fold_fwd(const rad__fold_par *f, float u, float *zh,
 }
 
 /* Piece that the inverse uses for (zh, k), or -1 when k cannot have
-   produced zh. k must be in {1,2,3}. */
-static inline int rad__fold_inv_piece(float zh, int32_t k) {
+   produced zh: an inner label with |zh| beyond 1 by more than
+   1e-5 (1 + |zh|) plus `slack` (the rounding error of however zh was
+   computed). k must be in {1,2,3}. */
+static inline int rad__fold_inv_piece(float zh, int32_t k, float slack) {
   if (k == 1 && zh < -1.0f) return RAD__PIECE_L;
   if (k == 3 && zh > 1.0f) return RAD__PIECE_R;
-  float tol = RAD_LABEL_TOL * (1.0f + fabsf(zh));
+  float tol = RAD_LABEL_TOL * (1.0f + fabsf(zh)) + slack;
   if (zh > 1.0f + tol || zh < -1.0f - tol) return -1;
   return (int)k;
 }

@@ -1,6 +1,7 @@
 /* Coupling layers on feature-major chunks: the RAD layer (MODEL.md
    section 4) and the affine REAL NVP layer (section 5). Forward, backward
    (every gradient path of section 6) and inverse / sampling. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -470,7 +471,12 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
           pc = uu < (double)sm[0] ? 1 : (uu < (double)sm[0] + (double)sm[1] ? 2 : 3);
         }
       } else {
-        pc = rad__fold_inv_piece(zh, k[i * kstride + j]);
+        /* zh carries the rounding of (z2 - t2) exp(-s2) and of the
+           layers inverted before this one: the tolerance counts 64 ulps
+           of the operands, 64 eps (|z2| + |t2|) exp(-s2). A label from
+           another point is off by far more. */
+        const float slack = 64.0f * FLT_EPSILON * (fabsf(z2[i]) + fabsf(t2[i])) * expf(-s2);
+        pc = rad__fold_inv_piece(zh, k[i * kstride + j], slack);
         if (pc < 0) return RAD_ELABEL;
       }
       rad__fold_par_make(lp, lm, &f);

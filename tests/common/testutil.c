@@ -20,6 +20,12 @@ double tu_gauss(tu_rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
 }
 
+int tu_all_finite(const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
+
 void tu_perturb_flow(rad_flow *flow, double scale, uint64_t seed) {
   size_t np = rad_flow_num_params(flow);
   float *p = malloc(np * sizeof(float) + 1);

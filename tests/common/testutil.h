@@ -19,6 +19,9 @@ double tu_gauss(tu_rng *r);
 void tu_perturb_flow(rad_flow *flow, double scale, uint64_t seed);
 void tu_perturb_coupling(rad_coupling *c, double scale, uint64_t seed);
 
+/* 1 if every value is finite. */
+int tu_all_finite(const float *x, size_t n);
+
 /* Flow parameters as doubles (caller frees). */
 double *tu_flow_params(const rad_flow *flow);
 double *tu_coupling_params(const rad_coupling *c);
