@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "objects.h"
+#include "options.h"
 
 int rad_coupling_create(int layer_kind, size_t dim, const uint8_t *mask,
                         size_t mask_len, size_t hidden, size_t gate_hidden,

@@ -4,25 +4,7 @@
 #include <stdlib.h>
 
 #include "objects.h"
-
-int rad_option_bounds(int option, double *min, double *max,
-                      double *default_value) {
-  if (option != RAD_OPTION_LOGIT_BOUND) return RAD_EINVAL;
-  if (min) *min = 0.0;
-  if (max) *max = INFINITY;
-  if (default_value) *default_value = RAD_DEFAULT_LOGIT_BOUND;
-  return RAD_OK;
-}
-
-int rad__option_check(int option, double value, float *bound_out) {
-  if (option != RAD_OPTION_LOGIT_BOUND) return RAD_EINVAL;
-  if (isnan(value) || value < 0.0) return RAD_EINVAL;
-  /* 0 and +inf both mean unclamped; so does a bound beyond float range */
-  *bound_out = (isinf(value) || value > FLT_MAX) ? 0.0f : (float)value;
-  if (value > 0.0 && *bound_out == 0.0f && !isinf(value) && value <= FLT_MAX)
-    return RAD_EINVAL; /* positive but below float's smallest: refuse */
-  return RAD_OK;
-}
+#include "options.h"
 
 int rad_flow_create_empty(size_t dim, rad_flow **out) {
   if (!out) return RAD_EINVAL;

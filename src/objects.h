@@ -31,7 +31,4 @@ static inline rad__stack rad__coupling_stack(const rad_coupling *c) {
   return S;
 }
 
-/* Option handling shared by couplings and flows. */
-int rad__option_check(int option, double value, float *bound_out);
-
 #endif

@@ -116,9 +116,31 @@ RAD_API const char *rad_strerror(int code);
  * Options (setters with pinned keys and queryable bounds)
  * ====================================================================== */
 enum {
+  /* Flows and coupling layers (rad_flow_set_option ...): */
   /* Soft clamp B of the fold's boundary logits: l = B tanh(q / B)
      (MODEL.md section 4). Default 3. 0 or +infinity mean unclamped. */
-  RAD_OPTION_LOGIT_BOUND = 1
+  RAD_OPTION_LOGIT_BOUND = 1,
+
+  /* Adam (rad_adam_set_option) and fits (rad_fit_options_set): */
+  RAD_OPTION_LEARNING_RATE = 2, /* > 0, default 1e-3 */
+  RAD_OPTION_BETA1 = 3,         /* [0, 1), default 0.9 */
+  RAD_OPTION_BETA2 = 4,         /* [0, 1), default 0.999 */
+  RAD_OPTION_EPSILON = 5,       /* > 0, default 1e-8 */
+
+  /* Fits only (rad_fit_options_set): */
+  RAD_OPTION_BATCH_SIZE = 6,   /* samples per step, >= 1, default 500 */
+  RAD_OPTION_STEPS = 7,        /* Adam steps of this call, default 1000 */
+  RAD_OPTION_SEED = 8,         /* minibatch order, an integer < 2^53 */
+  RAD_OPTION_EVAL_EVERY = 9,   /* held-out evaluation period in steps
+                                  (default 1000; 0 = only at the end) */
+  RAD_OPTION_REPORT_EVERY = 10, /* callback period in steps (default 100;
+                                   0 = only at the end) */
+  RAD_OPTION_KEEP_BEST = 11,   /* 1: end with the parameters of the best
+                                  held-out evaluation (default 0) */
+  RAD_OPTION_LR_SCHEDULE = 12, /* 0: constant (default); 1: cosine decay
+                                  from the learning rate to
+                                  LR_FINAL_FRACTION of it over the steps */
+  RAD_OPTION_LR_FINAL_FRACTION = 13 /* [0, 1], default 0.01 */
 };
 /* Range and default of an option; any output may be NULL.
    RAD_EINVAL for an unknown option. */
@@ -367,8 +389,9 @@ RAD_API int rad_flow_forward_layers(const rad_flow *flow, size_t n,
  * Workspaces: scratch memory for a flow and a maximum batch size, so the
  * *_ws entry points allocate nothing. One workspace per thread. Batches
  * larger than max_batch are processed in chunks. A workspace may serve any
- * flow no larger than the one it was created for (same or smaller widths
- * and depth); otherwise the call returns RAD_EMISMATCH.
+ * flow whose scratch fits in it (in chunks down to one sample; a flow no
+ * larger than the one it was created for always fits); otherwise the
+ * call returns RAD_EMISMATCH.
  * ====================================================================== */
 typedef struct rad_workspace rad_workspace;
 
@@ -396,6 +419,102 @@ RAD_API int rad_flow_grad_ws(const rad_flow *flow, rad_workspace *ws,
 RAD_API int rad_flow_score_ws(const rad_flow *flow, rad_workspace *ws,
                               size_t n, const float *x, float *score,
                               float *log_prob);
+
+/* ======================================================================
+ * Training: Adam ascending the log-likelihood, and fits
+ * ====================================================================== */
+
+/* Adam (Kingma and Ba) for gradient ASCENT: with g the gradient of the
+   objective to maximize, m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+   params += lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). The
+   state (moments and step count) lives in the handle, separate from the
+   flow, so a fit can stop and resume. */
+typedef struct rad_adam rad_adam;
+
+RAD_API int rad_adam_create(size_t num_params, rad_adam **out);
+RAD_API void rad_adam_free(rad_adam *opt);
+RAD_API size_t rad_adam_num_params(const rad_adam *opt);
+/* Steps taken so far (t). */
+RAD_API uint64_t rad_adam_steps(const rad_adam *opt);
+/* RAD_OPTION_LEARNING_RATE, BETA1, BETA2, EPSILON. */
+RAD_API int rad_adam_set_option(rad_adam *opt, int option, double value);
+RAD_API int rad_adam_get_option(const rad_adam *opt, int option,
+                                double *value);
+/* Zero moments and step count (hyperparameters are kept). */
+RAD_API void rad_adam_reset(rad_adam *opt);
+/* One ascent step on params (len = num_params). RAD_ENONFINITE if grad
+   has a NaN or infinity, RAD_ENUMERIC if the step would make a parameter
+   non-finite: in both cases params and the state are unchanged. */
+RAD_API int rad_adam_step(rad_adam *opt, float *params, const float *grad,
+                          size_t len);
+/* The optimizer state as one vector (for saving a fit): m (len), v (len),
+   then t. len must be num_params. */
+RAD_API int rad_adam_get_state(const rad_adam *opt, float *m, float *v,
+                               uint64_t *t, size_t len);
+RAD_API int rad_adam_set_state(rad_adam *opt, const float *m, const float *v,
+                               uint64_t t, size_t len);
+
+/* Fit options: an opaque set of RAD_OPTION_* values with defaults. */
+typedef struct rad_fit_options rad_fit_options;
+RAD_API int rad_fit_options_create(rad_fit_options **out);
+RAD_API void rad_fit_options_free(rad_fit_options *options);
+RAD_API int rad_fit_options_set(rad_fit_options *options, int option,
+                                double value);
+RAD_API int rad_fit_options_get(const rad_fit_options *options, int option,
+                                double *value);
+
+/* Progress: called every REPORT_EVERY steps and at the end, with the step
+   count of the optimizer, the mean training log-likelihood of the
+   minibatches since the previous call, and the latest held-out mean
+   log-likelihood (NaN before the first evaluation or without a held-out
+   set). Return nonzero to stop the fit (it then returns RAD_OK). */
+typedef int (*rad_fit_callback)(void *user, uint64_t step,
+                                double train_log_likelihood,
+                                double heldout_log_likelihood);
+
+/* Maximizes the mean log-likelihood of x (n x dim) by minibatch Adam.
+   opt may be NULL (a fresh Adam, discarded at the end); given, it must
+   have num_params entries and is continued (its step count goes on, and
+   with it the minibatch order, so a fit resumed with the same data, seed
+   and optimizer state takes the same steps as one that never stopped).
+   options may be NULL (defaults). Minibatches: the data is visited in
+   epochs, each a fresh permutation of 0..n-1 drawn from (SEED, epoch);
+   optimizer step t uses positions t*B .. t*B+B-1 of the concatenated
+   permutations. A held-out set (may be NULL with n_heldout 0) is
+   evaluated every EVAL_EVERY steps and at the end. Nothing is allocated
+   per step. A step whose loss or gradient is not finite stops the fit
+   with RAD_ENUMERIC, parameters as before that step. *steps_done (may be
+   NULL) receives the number of steps taken by this call. */
+RAD_API int rad_flow_fit(rad_flow *flow, rad_adam *opt,
+                         const rad_fit_options *options, size_t n,
+                         const float *x, size_t n_heldout,
+                         const float *heldout, rad_fit_callback callback,
+                         void *user, uint64_t *steps_done);
+
+/* ======================================================================
+ * The paper's six 2-D problems (shared/docs/DATASETS.md), as seeded
+ * samplers. Sample i depends only on (seed, i).
+ * ====================================================================== */
+enum {
+  RAD_PROBLEM_GRID = 1,      /* 5x5 grid of Gaussians, std 0.05 */
+  RAD_PROBLEM_RING = 2,      /* 8 Gaussians on the unit circle, std 0.01 */
+  RAD_PROBLEM_MOONS = 3,     /* two moons, noise 0.1 */
+  RAD_PROBLEM_CIRCLES = 4,   /* two circles, radii 1 and 0.5, noise 0.1 */
+  RAD_PROBLEM_SPIRAL = 5,    /* one spiral arm, noise 0.01 */
+  RAD_PROBLEM_MANY_MOONS = 6 /* six moons, noise 0.05 */
+};
+/* Number of problems (6); ids run from 1 to rad_problem_count(). */
+RAD_API int rad_problem_count(void);
+/* "grid", "ring", "moons", "circles", "spiral", "many_moons"; NULL for an
+   unknown id. Static storage. */
+RAD_API const char *rad_problem_name(int problem);
+/* The id of a problem name (exact, case-sensitive), or RAD_EINVAL. */
+RAD_API int rad_problem_from_name(const char *name);
+/* n points (n x 2, row-major) of the problem. */
+RAD_API int rad_problem_sample(int problem, uint64_t seed, size_t n, float *x);
+/* The best mean log-likelihood any model can reach (the negative entropy
+   of the data, DATASETS.md), in nats; NaN for an unknown id. */
+RAD_API double rad_problem_true_log_likelihood(int problem);
 
 #ifdef __cplusplus
 } /* extern "C" */
