@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "vmath.h"
 
 enum { RAD__PIECE_L = 0, RAD__PIECE_R = 4 };
 
@@ -40,12 +41,12 @@ static inline float rad__max3(float a, float b, float c) {
 /* log-softmax component and softmax of 3 logits, stable. Returns lse. */
 static inline float rad__lse3(const float l[3], float sm[3]) {
   float mx = rad__max3(l[0], l[1], l[2]);
-  float e0 = expf(l[0] - mx), e1 = expf(l[1] - mx), e2 = expf(l[2] - mx);
+  float e0 = rad__expf(l[0] - mx), e1 = rad__expf(l[1] - mx), e2 = rad__expf(l[2] - mx);
   float s = e0 + e1 + e2, is = 1.0f / s;
   sm[0] = e0 * is;
   sm[1] = e1 * is;
   sm[2] = e2 * is;
-  return mx + logf(s);
+  return mx + rad__logf(s);
 }
 
 static inline void rad__fold_par_make(const float lp[3], const float lm[3],
@@ -53,27 +54,27 @@ static inline void rad__fold_par_make(const float lp[3], const float lm[3],
   /* log alpha2 = logsumexp(0, l1+ - l2+, l3- - l2-) */
   float d1 = lp[0] - lp[1], d2 = lm[2] - lm[1];
   float mx = rad__max3(0.0f, d1, d2);
-  float e0 = expf(-mx), e1 = expf(d1 - mx), e2 = expf(d2 - mx);
-  float s = e0 + e1 + e2;
-  f->la2 = mx + logf(s);
-  f->w1 = e1 / s;
-  f->w2 = e2 / s;
+  float e0 = rad__expf(-mx), e1 = rad__expf(d1 - mx), e2 = rad__expf(d2 - mx);
+  float s = e0 + e1 + e2, is = 1.0f / s;
+  f->la2 = mx + rad__logf(s);
+  f->w1 = e1 * is;
+  f->w2 = e2 * is;
   f->la1 = f->la2 + lp[1] - lp[0];
   f->la3 = f->la2 + lm[1] - lm[2];
   float lsep = rad__lse3(lp, f->smp);
   float lsem = rad__lse3(lm, f->smm);
   f->lam = f->la1 + (lm[0] - lsem); /* log alpha1 + log p1- */
   f->lap = f->la3 + (lp[2] - lsep); /* log alpha3 + log p3+ */
-  f->a1 = expf(f->la1);
-  f->a2 = expf(f->la2);
-  f->a3 = expf(f->la3);
-  f->am = expf(f->lam);
-  f->ap = expf(f->lap);
-  f->ia1 = expf(-f->la1);
-  f->ia2 = expf(-f->la2);
-  f->ia3 = expf(-f->la3);
-  f->iam = expf(-f->lam);
-  f->iap = expf(-f->lap);
+  f->a1 = rad__expf(f->la1);
+  f->a2 = rad__expf(f->la2);
+  f->a3 = rad__expf(f->la3);
+  f->am = rad__expf(f->lam);
+  f->ap = rad__expf(f->lap);
+  f->ia1 = rad__expf(-f->la1);
+  f->ia2 = rad__expf(-f->la2);
+  f->ia3 = rad__expf(-f->la3);
+  f->iam = rad__expf(-f->lam);
+  f->iap = rad__expf(-f->lap);
   f->a = 2.0f * f->ia1 - 1.0f;
   f->b = 1.0f - 2.0f * f->ia3;
 }
@@ -85,31 +86,33 @@ static inline void rad__fold_par_make(const float lp[3], const float lm[3],
    where the exact value lies. */
 static inline float rad__clamp1(float v) { return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); }
 
+/* The affine form of piece p: f(u) = S (u - U0) + Z0, log|S| = LS. */
+typedef struct rad__piece_form {
+  float S, U0, Z0, LS;
+} rad__piece_form;
+
+static inline int rad__fold_piece(const rad__fold_par *f, float u) {
+  return u < -1.0f ? RAD__PIECE_L
+                   : (u <= f->a ? 1 : (u <= f->b ? 2 : (u <= 1.0f ? 3 : RAD__PIECE_R)));
+}
+
+static inline rad__piece_form rad__fold_form(const rad__fold_par *f, int p) {
+  rad__piece_form r;
+  r.S = p == 0 ? f->am : (p == 1 ? f->a1 : (p == 2 ? -f->a2 : (p == 3 ? f->a3 : f->ap)));
+  r.LS = p == 0 ? f->lam : (p == 1 ? f->la1 : (p == 2 ? f->la2 : (p == 3 ? f->la3 : f->lap)));
+  r.U0 = p <= 1 ? -1.0f : (p == 2 ? f->a : 1.0f);
+  r.Z0 = p <= 1 ? -1.0f : 1.0f;
+  return r;
+}
+
 static inline int rad__fold_fwd(const rad__fold_par *f, float u, float *zh,
                                 float *ls) {
-  if (u < -1.0f) {
-    *zh = f->am * (u + 1.0f) - 1.0f;
-    *ls = f->lam;
-    return RAD__PIECE_L;
-  }
-  if (u <= f->a) {
-    *zh = rad__clamp1(f->a1 * (u + 1.0f) - 1.0f);
-    *ls = f->la1;
-    return 1;
-  }
-  if (u <= f->b) {
-    *zh = rad__clamp1(1.0f - f->a2 * (u - f->a));
-    *ls = f->la2;
-    return 2;
-  }
-  if (u <= 1.0f) {
-    *zh = rad__clamp1(f->a3 * (u - 1.0f) + 1.0f);
-    *ls = f->la3;
-    return 3;
-  }
-  *zh = f->ap * (u - 1.0f) + 1.0f;
-  *ls = f->lap;
-  return RAD__PIECE_R;
+  int p = rad__fold_piece(f, u);
+  rad__piece_form r = rad__fold_form(f, p);
+  float z = r.S * (u - r.U0) + r.Z0;
+  *zh = (p >= 1 && p <= 3) ? rad__clamp1(z) : z;
+  *ls = r.LS;
+  return p;
 }
 
 /* Piece that the inverse uses for (zh, k), or -1 when k cannot have
@@ -140,31 +143,16 @@ static inline float rad__fold_inv(const rad__fold_par *f, float zh, int p) {
 static inline float rad__fold_bwd(const rad__fold_par *f, float u, int p,
                                   float gzh, float gls, float glp[3],
                                   float glm[3]) {
-  float gu, g1 = 0.0f, g2 = 0.0f, g3 = 0.0f, gm = 0.0f, gp = 0.0f;
-  switch (p) {
-  case RAD__PIECE_L:
-    gu = gzh * f->am;
-    gm = gzh * f->am * (u + 1.0f) + gls;
-    break;
-  case 1:
-    gu = gzh * f->a1;
-    g1 = gzh * f->a1 * (u + 1.0f) + gls;
-    break;
-  case 2:
-    gu = -gzh * f->a2;
-    g2 = -gzh * f->a2 * (u - f->a) + gls;
-    /* zh = 1 - a2 (u - a), a = 2/alpha1 - 1: dzh/dlog a1 = -2 a2 / a1 */
-    g1 = -2.0f * gzh * f->a2 * f->ia1;
-    break;
-  case 3:
-    gu = gzh * f->a3;
-    g3 = gzh * f->a3 * (u - 1.0f) + gls;
-    break;
-  default:
-    gu = gzh * f->ap;
-    gp = gzh * f->ap * (u - 1.0f) + gls;
-    break;
-  }
+  rad__piece_form r = rad__fold_form(f, p);
+  float gu = gzh * r.S;
+  /* d zh / d log(slope) = S (u - U0) at fixed piece */
+  float gsel = gu * (u - r.U0) + gls;
+  float gm = p == 0 ? gsel : 0.0f;
+  /* piece 2: zh = 1 - a2 (u - a), a = 2/alpha1 - 1: dzh/dlog a1 = -2 a2 / a1 */
+  float g1 = p == 1 ? gsel : (p == 2 ? -2.0f * gzh * f->a2 * f->ia1 : 0.0f);
+  float g2 = p == 2 ? gsel : 0.0f;
+  float g3 = p == 3 ? gsel : 0.0f;
+  float gp = p == 4 ? gsel : 0.0f;
   /* log alpha_minus = log alpha1 + log_softmax(l-)_1 */
   g1 += gm;
   glm[0] += gm * (1.0f - f->smm[0]);
@@ -199,8 +187,8 @@ typedef struct rad__gate_w {
 
 static inline void rad__gate_weights(float zh, rad__gate_w *w) {
   float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
-  float t = (float)(RAD_PI / 2.0) * zc;
-  float s = sinf(t), c = cosf(t);
+  float s, c;
+  rad__sincos_halfpi(zc, &s, &c);
   /* cos(pi z) = 1 - 2 s^2, so wc = 1 - s^2 = c^2; sin(pi z) = 2 s c */
   w->wc = c * c;
   w->wp = 0.5f * (1.0f + s);
@@ -218,7 +206,8 @@ static inline float rad__gate_logp(const rad__gate_w *w, const float g[3],
   float lam[3];
   for (int c = 0; c < 3; c++) lam[c] = w->wc * g[c] + w->wp * lp[c] + w->wm * lm[c];
   float lse = rad__lse3(lam, sm);
-  return lam[k - 1] - lse;
+  float lk = k == 1 ? lam[0] : (k == 2 ? lam[1] : lam[2]); /* no variable index: vectorizes */
+  return lk - lse;
 }
 
 /* Backward of log p(k|z) scaled by gw = dL/dlog p. ADDS into gg[3],

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "foldmath.h"
+#include "kern.h"
 #include "layer.h"
 
 void rad__default_mask(size_t dim, size_t layer_index, uint8_t *mask) {
@@ -157,31 +158,34 @@ static inline const float *corow(const float *O, size_t d2, size_t m, int blk,
   return O + ((size_t)blk * d2 + j) * m;
 }
 
-/* Transforms the raw q rows of unit j into the clamp's tanh values (or
-   leaves them for B = 0) and the r rows into tanh(r). */
-static void squash_outputs(const rad__layer *L, float *O, size_t m) {
+/* Squashes the conditioner output in place: r rows to tanh(r), q rows to
+   tanh(q / B) (left as q when B = 0). */
+static void squash_outputs(const rad__kernels *K, const rad__layer *L, float *O, size_t m) {
   const size_t d2 = L->d2;
   if (L->kind == RAD_LAYER_AFFINE) {
-    for (size_t j = 0; j < d2; j++) {
-      float *r = orow(O, d2, m, RAD__O_AR, j);
-      for (size_t i = 0; i < m; i++) r[i] = tanhf(r[i]);
-    }
+    K->tanh_rows(orow(O, d2, m, RAD__O_AR, 0), d2 * m, 1.0f);
     return;
   }
-  const float B = L->bound, iB = B > 0.0f ? 1.0f / B : 0.0f;
-  for (size_t j = 0; j < d2; j++) {
-    float *r1 = orow(O, d2, m, RAD__O_R1, j), *r2 = orow(O, d2, m, RAD__O_R2, j);
-    for (size_t i = 0; i < m; i++) {
-      r1[i] = tanhf(r1[i]);
-      r2[i] = tanhf(r2[i]);
-    }
-    if (B > 0.0f) {
-      for (int c = 0; c < 6; c++) {
-        float *q = orow(O, d2, m, RAD__O_QP + c, j);
-        for (size_t i = 0; i < m; i++) q[i] = tanhf(q[i] * iB);
-      }
-    }
-  }
+  K->tanh_rows(orow(O, d2, m, RAD__O_R1, 0), d2 * m, 1.0f);
+  K->tanh_rows(orow(O, d2, m, RAD__O_R2, 0), d2 * m, 1.0f);
+  if (L->bound > 0.0f) K->tanh_rows(orow(O, d2, m, RAD__O_QP, 0), 6 * d2 * m, 1.0f / L->bound);
+}
+
+/* The rows of unit j for the kernels. */
+static rad__unit unit_rows(const rad__layer *L, const float *p, const float *O, size_t m, size_t j) {
+  const size_t d2 = L->d2;
+  const float *cs = p + L->off_scale;
+  rad__unit r;
+  r.T1 = corow(O, d2, m, RAD__O_R1, j);
+  r.t1 = corow(O, d2, m, RAD__O_T1, j);
+  for (int q = 0; q < 6; q++) r.Tq[q] = corow(O, d2, m, RAD__O_QP + q, j);
+  r.T2 = corow(O, d2, m, RAD__O_R2, j);
+  r.t2 = corow(O, d2, m, RAD__O_T2, j);
+  r.c1 = cs[j];
+  r.c2 = cs[d2 + j];
+  r.clamped = L->bound > 0.0f;
+  r.Bs = r.clamped ? L->bound : 1.0f;
+  return r;
 }
 
 /* The fold logits of unit j, column i, from the squashed outputs. */
@@ -199,212 +203,90 @@ static inline void fold_logits(const float *O, size_t d2, size_t m, size_t j,
 void rad__layer_forward(const rad__layer *L, const float *p, size_t m,
                         const float *Zin, float *Zout, rad__lcache *c,
                         double *ld, int32_t *k, size_t kstride) {
+  const rad__kernels *K = rad__kern();
   const size_t d2 = L->d2;
   gather_rows(Zin, L->idx1, L->d1, m, c->X1);
   rad__mlp_forward(&L->cond, p, m, c->X1, c->Hc, c->O);
-  squash_outputs(L, c->O, m);
+  squash_outputs(K, L, c->O, m);
   if (Zout != Zin)
     for (size_t r = 0; r < L->d1; r++)
       memcpy(Zout + L->idx1[r] * m, Zin + L->idx1[r] * m, m * sizeof(float));
   const float *cs = p + L->off_scale;
 
   if (L->kind == RAD_LAYER_AFFINE) {
-    for (size_t j = 0; j < d2; j++) {
-      const float *T = orow(c->O, d2, m, RAD__O_AR, j), *t = orow(c->O, d2, m, RAD__O_AT, j);
-      const float *x2 = Zin + L->idx2[j] * m;
-      float *z2 = Zout + L->idx2[j] * m;
-      const float cj = cs[j];
-      for (size_t i = 0; i < m; i++) {
-        float s = cj * T[i];
-        z2[i] = x2[i] * expf(s) + t[i];
-        ld[i] += s;
-      }
-    }
+    for (size_t j = 0; j < d2; j++)
+      K->affine_fwd(m, cs[j], orow(c->O, d2, m, RAD__O_AR, j), orow(c->O, d2, m, RAD__O_AT, j),
+                    Zin + L->idx2[j] * m, Zout + L->idx2[j] * m, ld);
     return;
   }
-
-  const float B = L->bound;
   for (size_t j = 0; j < d2; j++) {
-    const float *T1 = orow(c->O, d2, m, RAD__O_R1, j), *t1 = orow(c->O, d2, m, RAD__O_T1, j);
-    const float *T2 = orow(c->O, d2, m, RAD__O_R2, j), *t2 = orow(c->O, d2, m, RAD__O_T2, j);
-    const float *x2 = Zin + L->idx2[j] * m;
-    float *z2 = Zout + L->idx2[j] * m;
-    float *U = c->U + j * m, *ZH = c->ZH + j * m;
-    int8_t *P = c->P + j * m;
-    const float c1 = cs[j], c2 = cs[d2 + j];
-    for (size_t i = 0; i < m; i++) {
-      float lp[3], lm[3], zh, ls;
-      rad__fold_par f;
-      fold_logits(c->O, d2, m, j, i, B, lp, lm);
-      rad__fold_par_make(lp, lm, &f);
-      float s1 = c1 * T1[i], s2 = c2 * T2[i];
-      float u = x2[i] * expf(s1) + t1[i];
-      int pc = rad__fold_fwd(&f, u, &zh, &ls);
-      z2[i] = zh * expf(s2) + t2[i];
-      U[i] = u;
-      ZH[i] = zh;
-      P[i] = (int8_t)pc;
-      ld[i] += (double)(s1 + s2 + ls);
-      if (k) k[i * kstride + j] = rad__piece_label(pc);
+    rad__unit r = unit_rows(L, p, c->O, m, j);
+    K->rad_fwd(&r, m, Zin + L->idx2[j] * m, Zout + L->idx2[j] * m, c->U + j * m, c->ZH + j * m,
+               c->P + j * m, ld);
+    if (k) {
+      const int8_t *P = c->P + j * m;
+      for (size_t i = 0; i < m; i++) k[i * kstride + j] = rad__piece_label(P[i]);
     }
   }
-
   /* gating term: log p(k | z), on the full layer output */
   rad__mlp_forward(&L->gate, p + L->off_gate, m, Zout, c->Hg, c->GL);
   for (size_t j = 0; j < d2; j++) {
-    const float *ZH = c->ZH + j * m;
-    const int8_t *P = c->P + j * m;
-    const float *g0 = c->GL + j * m, *g1 = c->GL + (d2 + j) * m, *g2 = c->GL + (2 * d2 + j) * m;
-    for (size_t i = 0; i < m; i++) {
-      if (!rad__piece_inner(P[i])) continue;
-      float lp[3], lm[3], g[3] = {g0[i], g1[i], g2[i]}, sm[3];
-      rad__gate_w w;
-      fold_logits(c->O, d2, m, j, i, B, lp, lm);
-      rad__gate_weights(ZH[i], &w);
-      ld[i] += (double)rad__gate_logp(&w, g, lp, lm, P[i], sm);
-    }
+    rad__unit r = unit_rows(L, p, c->O, m, j);
+    K->rad_gate_fwd(&r, m, c->ZH + j * m, c->P + j * m, c->GL + j * m, c->GL + (d2 + j) * m,
+                    c->GL + (2 * d2 + j) * m, ld);
   }
 }
 
 /* ---- backward ----------------------------------------------------------- */
 
-static void backward_affine(const rad__layer *L, const float *p, size_t m,
-                            const float *Zin, const rad__lcache *c,
-                            const float *w, float *gZ, float *gp,
-                            rad__bscratch *s) {
-  const size_t d2 = L->d2;
-  const float *cs = p + L->off_scale;
-  for (size_t j = 0; j < d2; j++) {
-    const float *T = corow(c->O, d2, m, RAD__O_AR, j);
-    const float *x2 = Zin + L->idx2[j] * m;
-    float *gz2 = gZ + L->idx2[j] * m;
-    float *gr = orow(s->gO, d2, m, RAD__O_AR, j), *gt = orow(s->gO, d2, m, RAD__O_AT, j);
-    const float cj = cs[j];
-    double gc = 0.0;
-    for (size_t i = 0; i < m; i++) {
-      float es = expf(cj * T[i]);
-      float g = gz2[i];
-      float gs = g * x2[i] * es + w[i];
-      gr[i] = gs * cj * (1.0f - T[i] * T[i]);
-      gt[i] = g;
-      gc += (double)(gs * T[i]);
-      gz2[i] = g * es;
-    }
-    if (gp) gp[L->off_scale + j] += (float)gc;
-  }
-}
-
-static void backward_rad(const rad__layer *L, const float *p, size_t m,
-                         const float *Zin, const float *Zout,
-                         const rad__lcache *c, const float *w, float *gZ,
-                         float *gp, rad__bscratch *s) {
-  const size_t d2 = L->d2;
-  const float B = L->bound;
-  const float *cs = p + L->off_scale;
-
-  /* Pass 1: the gating term. dL/dg into gGL, the direct dL/dl+- into the
-     q rows of gO, dL/dzh through the trigonometric weights into gZh. */
-  for (size_t j = 0; j < d2; j++) {
-    const float *ZH = c->ZH + j * m;
-    const int8_t *P = c->P + j * m;
-    const float *g0 = c->GL + j * m, *g1 = c->GL + (d2 + j) * m, *g2 = c->GL + (2 * d2 + j) * m;
-    float *gg0 = s->gGL + j * m, *gg1 = s->gGL + (d2 + j) * m, *gg2 = s->gGL + (2 * d2 + j) * m;
-    float *gzh = s->gZh + j * m;
-    float *gq[6];
-    for (int q = 0; q < 6; q++) gq[q] = orow(s->gO, d2, m, RAD__O_QP + q, j);
-    for (size_t i = 0; i < m; i++) {
-      float gg[3] = {0, 0, 0}, glp[3] = {0, 0, 0}, glm[3] = {0, 0, 0}, gz = 0.0f;
-      if (rad__piece_inner(P[i])) {
-        float lp[3], lm[3], g[3] = {g0[i], g1[i], g2[i]}, sm[3];
-        rad__gate_w wt;
-        fold_logits(c->O, d2, m, j, i, B, lp, lm);
-        rad__gate_weights(ZH[i], &wt);
-        (void)rad__gate_logp(&wt, g, lp, lm, P[i], sm);
-        gz = rad__gate_bwd(&wt, g, lp, lm, P[i], sm, w[i], gg, glp, glm);
-      }
-      gg0[i] = gg[0];
-      gg1[i] = gg[1];
-      gg2[i] = gg[2];
-      for (int q = 0; q < 3; q++) {
-        gq[q][i] = glp[q];
-        gq[3 + q][i] = glm[q];
-      }
-      gzh[i] = gz;
-    }
-  }
-  /* The gating network: its parameters, and dL/dz through its input. */
-  rad__mlp_backward(&L->gate, p + L->off_gate, m, Zout, c->Hg, s->gGL, s->gH,
-                    s->gX, gp ? gp + L->off_gate : NULL);
-  for (size_t r = 0; r < L->dim * m; r++) gZ[r] += s->gX[r];
-
-  /* Pass 2: post-affine, fold, pre-affine, clamp and tanh scales. */
-  for (size_t j = 0; j < d2; j++) {
-    const float *T1 = corow(c->O, d2, m, RAD__O_R1, j), *T2 = corow(c->O, d2, m, RAD__O_R2, j);
-    const float *U = c->U + j * m, *ZH = c->ZH + j * m;
-    const int8_t *P = c->P + j * m;
-    const float *x2 = Zin + L->idx2[j] * m;
-    const float *gzh_gate = s->gZh + j * m;
-    float *gz2 = gZ + L->idx2[j] * m;
-    float *gr1 = orow(s->gO, d2, m, RAD__O_R1, j), *gt1 = orow(s->gO, d2, m, RAD__O_T1, j);
-    float *gr2 = orow(s->gO, d2, m, RAD__O_R2, j), *gt2 = orow(s->gO, d2, m, RAD__O_T2, j);
-    float *gq[6];
-    const float *Tq[6];
-    for (int q = 0; q < 6; q++) {
-      gq[q] = orow(s->gO, d2, m, RAD__O_QP + q, j);
-      Tq[q] = corow(c->O, d2, m, RAD__O_QP + q, j);
-    }
-    const float c1 = cs[j], c2 = cs[d2 + j];
-    double gc1 = 0.0, gc2 = 0.0;
-    for (size_t i = 0; i < m; i++) {
-      float lp[3], lm[3], glp[3], glm[3];
-      rad__fold_par f;
-      fold_logits(c->O, d2, m, j, i, B, lp, lm);
-      rad__fold_par_make(lp, lm, &f);
-      for (int q = 0; q < 3; q++) {
-        glp[q] = gq[q][i];
-        glm[q] = gq[3 + q][i];
-      }
-      const float wi = w[i], g = gz2[i];
-      const float s1 = c1 * T1[i], s2 = c2 * T2[i];
-      const float es1 = expf(s1), es2 = expf(s2);
-      float gzh = g * es2 + gzh_gate[i];
-      float gs2 = g * ZH[i] * es2 + wi;
-      float gu = rad__fold_bwd(&f, U[i], P[i], gzh, wi, glp, glm);
-      float gs1 = gu * x2[i] * es1 + wi;
-      gr1[i] = gs1 * c1 * (1.0f - T1[i] * T1[i]);
-      gt1[i] = gu;
-      gr2[i] = gs2 * c2 * (1.0f - T2[i] * T2[i]);
-      gt2[i] = g;
-      gc1 += (double)(gs1 * T1[i]);
-      gc2 += (double)(gs2 * T2[i]);
-      if (B > 0.0f) {
-        for (int q = 0; q < 3; q++) {
-          gq[q][i] = glp[q] * (1.0f - Tq[q][i] * Tq[q][i]);
-          gq[3 + q][i] = glm[q] * (1.0f - Tq[3 + q][i] * Tq[3 + q][i]);
-        }
-      } else {
-        for (int q = 0; q < 3; q++) {
-          gq[q][i] = glp[q];
-          gq[3 + q][i] = glm[q];
-        }
-      }
-      gz2[i] = gu * es1;
-    }
-    if (gp) {
-      gp[L->off_scale + j] += (float)gc1;
-      gp[L->off_scale + d2 + j] += (float)gc2;
-    }
-  }
-}
-
 void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
                          const float *Zin, const float *Zout,
                          const rad__lcache *c, const float *w, float *gZ,
                          float *gp, rad__bscratch *s) {
-  if (L->kind == RAD_LAYER_AFFINE)
-    backward_affine(L, p, m, Zin, c, w, gZ, gp, s);
-  else
-    backward_rad(L, p, m, Zin, Zout, c, w, gZ, gp, s);
+  const rad__kernels *K = rad__kern();
+  const size_t d2 = L->d2;
+  const float *cs = p + L->off_scale;
+  if (L->kind == RAD_LAYER_AFFINE) {
+    for (size_t j = 0; j < d2; j++) {
+      double gc = 0.0;
+      K->affine_bwd(m, cs[j], corow(c->O, d2, m, RAD__O_AR, j), Zin + L->idx2[j] * m, w,
+                    gZ + L->idx2[j] * m, orow(s->gO, d2, m, RAD__O_AR, j),
+                    orow(s->gO, d2, m, RAD__O_AT, j), &gc);
+      if (gp) gp[L->off_scale + j] += (float)gc;
+    }
+  } else {
+    /* Pass 1: the gating term. dL/dg into gGL, the direct dL/dl+- into the
+       q rows of gO, dL/dzh through the trigonometric weights into gZh. */
+    for (size_t j = 0; j < d2; j++) {
+      rad__unit r = unit_rows(L, p, c->O, m, j);
+      float *gq[6];
+      for (int q = 0; q < 6; q++) gq[q] = orow(s->gO, d2, m, RAD__O_QP + q, j);
+      K->rad_bwd_gate(&r, m, c->ZH + j * m, c->P + j * m, c->GL + j * m, c->GL + (d2 + j) * m,
+                      c->GL + (2 * d2 + j) * m, w, s->gGL + j * m, s->gGL + (d2 + j) * m,
+                      s->gGL + (2 * d2 + j) * m, gq, s->gZh + j * m);
+    }
+    /* The gating network: its parameters, and dL/dz through its input. */
+    rad__mlp_backward(&L->gate, p + L->off_gate, m, Zout, c->Hg, s->gGL, s->gH, s->gX,
+                      gp ? gp + L->off_gate : NULL);
+    for (size_t r = 0; r < L->dim * m; r++) gZ[r] += s->gX[r];
+    /* Pass 2: post-affine, fold, pre-affine, clamp and tanh scales. */
+    for (size_t j = 0; j < d2; j++) {
+      rad__unit r = unit_rows(L, p, c->O, m, j);
+      float *gq[6];
+      for (int q = 0; q < 6; q++) gq[q] = orow(s->gO, d2, m, RAD__O_QP + q, j);
+      double gc1 = 0.0, gc2 = 0.0;
+      /* gGL is free again (the gate's backward has consumed it): scratch */
+      K->rad_bwd_fold(&r, m, c->U + j * m, c->ZH + j * m, c->P + j * m, Zin + L->idx2[j] * m,
+                      s->gZh + j * m, s->gGL + j * m, w, gZ + L->idx2[j] * m, orow(s->gO, d2, m, RAD__O_R1, j),
+                      orow(s->gO, d2, m, RAD__O_T1, j), gq, orow(s->gO, d2, m, RAD__O_R2, j),
+                      orow(s->gO, d2, m, RAD__O_T2, j), &gc1, &gc2);
+      if (gp) {
+        gp[L->off_scale + j] += (float)gc1;
+        gp[L->off_scale + d2 + j] += (float)gc2;
+      }
+    }
+  }
+  (void)cs;
   /* The conditioner: its parameters, and dL/dx1 through its input. */
   rad__mlp_backward(&L->cond, p, m, c->X1, c->Hc, s->gO, s->gH,
                     L->d1 ? s->gX : NULL, gp);
@@ -425,7 +307,7 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
   const float *cs = p + L->off_scale;
   gather_rows(Z, L->idx1, L->d1, m, c->X1);
   rad__mlp_forward(&L->cond, p, m, c->X1, c->Hc, c->O);
-  squash_outputs(L, c->O, m);
+  squash_outputs(rad__kern(), L, c->O, m);
 
   if (L->kind == RAD_LAYER_AFFINE) {
     for (size_t j = 0; j < d2; j++) {

@@ -1,6 +1,7 @@
 /* Two-layer perceptron on feature-major batches; see mlp.h. */
 #include <math.h>
 
+#include "kern.h"
 #include "mlp.h"
 
 size_t rad__mlp_num_params(const rad__mlp *s) {
@@ -36,30 +37,11 @@ void rad__mlp_forward(const rad__mlp *s, const float *p, size_t m,
                       const float *X, float *H, float *O) {
   const size_t in = s->in, hid = s->hidden, out = s->out;
   const float *W1 = p, *b1 = p + hid * in, *W2 = b1 + hid, *b2 = W2 + out * hid;
+  const rad__kernels *K = rad__kern();
   rad__sgemm(0, 0, hid, m, in, 1.0f, W1, in, X, m, 0.0f, H, m);
-  for (size_t h = 0; h < hid; h++) {
-    float *row = H + h * m;
-    const float b = b1[h];
-    for (size_t i = 0; i < m; i++) {
-      float v = row[i] + b;
-      row[i] = v > 0.0f ? v : 0.0f;
-    }
-  }
+  K->bias_relu(H, b1, hid, m);
   rad__sgemm(0, 0, out, m, hid, 1.0f, W2, hid, H, m, 0.0f, O, m);
-  for (size_t o = 0; o < out; o++) {
-    float *row = O + o * m;
-    const float b = b2[o];
-    for (size_t i = 0; i < m; i++) row[i] += b;
-  }
-}
-
-static void add_row_sums(float *g, const float *A, size_t rows, size_t m) {
-  for (size_t r = 0; r < rows; r++) {
-    const float *row = A + r * m;
-    double acc = 0.0;
-    for (size_t i = 0; i < m; i++) acc += row[i];
-    g[r] += (float)acc;
-  }
+  K->bias_add(O, b2, out, m);
 }
 
 void rad__mlp_backward(const rad__mlp *s, const float *p, size_t m,
@@ -67,18 +49,19 @@ void rad__mlp_backward(const rad__mlp *s, const float *p, size_t m,
                        float *gH, float *gX, float *gp) {
   const size_t in = s->in, hid = s->hidden, out = s->out;
   const float *W1 = p, *W2 = p + hid * in + hid;
+  const rad__kernels *K = rad__kern();
   if (gp) {
     float *gW1 = gp, *gb1 = gp + hid * in, *gW2 = gb1 + hid, *gb2 = gW2 + out * hid;
     rad__sgemm(0, 1, out, hid, m, 1.0f, gO, m, H, m, 1.0f, gW2, hid);
-    add_row_sums(gb2, gO, out, m);
+    K->row_sums_add(gb2, gO, out, m);
     /* gH = W2^T gO, masked by relu' (zero where the unit was off) */
     rad__sgemm(1, 0, hid, m, out, 1.0f, W2, hid, gO, m, 0.0f, gH, m);
-    for (size_t k = 0; k < hid * m; k++) gH[k] = H[k] > 0.0f ? gH[k] : 0.0f;
+    K->relu_mask(gH, H, hid * m);
     rad__sgemm(0, 1, hid, in, m, 1.0f, gH, m, X, m, 1.0f, gW1, in);
-    add_row_sums(gb1, gH, hid, m);
+    K->row_sums_add(gb1, gH, hid, m);
   } else {
     rad__sgemm(1, 0, hid, m, out, 1.0f, W2, hid, gO, m, 0.0f, gH, m);
-    for (size_t k = 0; k < hid * m; k++) gH[k] = H[k] > 0.0f ? gH[k] : 0.0f;
+    K->relu_mask(gH, H, hid * m);
   }
   if (gX) rad__sgemm(1, 0, in, m, hid, 1.0f, W1, in, gH, m, 0.0f, gX, m);
 }
