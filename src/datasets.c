@@ -3,7 +3,7 @@
 
    Randomness is counter-based: point i of a call is a pure function of
    (seed, i), drawn from one Philox4x32-10 block with key = seed and counter
-   (i low 32 bits, i high 32 bits, block 0, RAD__TAG_DATA). Its four 32-bit
+   (i low 32 bits, i high 32 bits, problem id, RAD__TAG_DATA). Its four 32-bit
    words are used as
      r[0]  the discrete choice (mixture component, moon, circle), or unused
      r[1]  the continuous curve parameter (t, angle, q), or unused
@@ -108,7 +108,7 @@ int rad_problem_sample(int problem, uint64_t seed, size_t n, float *x) {
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     uint32_t r[4];
-    rad__philox(seed, (uint32_t)i, (uint32_t)((uint64_t)i >> 32), 0u, RAD__TAG_DATA, r);
+    rad__philox(seed, (uint32_t)i, (uint32_t)((uint64_t)i >> 32), (uint32_t)problem, RAD__TAG_DATA, r);
     double px, py, s = clean_point(problem, r, &px, &py);
     double rad = sqrt(-2.0 * log(rad__u01(r[2]))), th = 2.0 * RAD_PI * rad__u01(r[3]);
     x[2 * i] = (float)(px + s * rad * cos(th));
