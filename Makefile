@@ -39,7 +39,7 @@
 
 # The main job `make demo` runs, after building everything (one place to
 # change it). DEMO_ARGS is for a command-line override: make demo DEMO_ARGS=..
-DEMO_CMD  = bin/rad-quickstart
+DEMO_CMD  = bin/rad-paper --out demo-out
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := all
@@ -307,8 +307,7 @@ demo: all
 	if [ -x "$$prog" ]; then \
 	  echo '$(strip $(DEMO_CMD) $(DEMO_ARGS))'; $(DEMO_CMD) $(DEMO_ARGS); \
 	else \
-	  echo "demo: $$prog is not built yet (no example source for it);" \
-	       "nothing to run"; \
+	  echo "demo: $$prog was not built" >&2; exit 1; \
 	fi
 
 # ---- Install ---------------------------------------------------------------
