@@ -17,8 +17,17 @@ int rad_flow_create_empty(size_t dim, rad_flow **out) {
   return RAD_OK;
 }
 
+static void free_names(char **names, size_t n) {
+  if (!names) return;
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
 void rad_flow_free(rad_flow *F) {
   if (!F) return;
+  free(F->std_shift);
+  free(F->std_scale);
+  free_names(F->names, F->dim);
   for (size_t l = 0; l < F->n_layers; l++) rad__layer_free(&F->layers[l]);
   free(F->layers);
   free(F->poff);
@@ -149,12 +158,93 @@ int rad_flow_copy(const rad_flow *F, rad_flow **out) {
       if (rc) rad__layer_free(&L);
     }
   }
+  if (rc == RAD_OK && F->std_shift) rc = rad_flow_set_standardization(G, F->std_shift, F->std_scale, F->dim);
+  if (rc == RAD_OK && F->names) rc = rad_flow_set_column_names(G, (const char *const *)F->names, F->dim);
   if (rc) {
     rad_flow_free(G);
     return rc;
   }
   *out = G;
   return RAD_OK;
+}
+
+int rad_flow_set_standardization(rad_flow *F, const float *shift, const float *scale,
+                                 size_t len) {
+  if (!F) return RAD_EINVAL;
+  if (!shift && !scale) { /* back to none */
+    free(F->std_shift);
+    free(F->std_scale);
+    F->std_shift = F->std_scale = NULL;
+    F->std_logdet = 0.0;
+    return RAD_OK;
+  }
+  if (!shift || !scale) return RAD_EINVAL;
+  if (len != F->dim) return RAD_ESIZE;
+  if (!rad__all_finite(shift, len) || !rad__all_finite(scale, len)) return RAD_ENONFINITE;
+  double ld = 0.0;
+  for (size_t i = 0; i < len; i++) {
+    if (!(scale[i] > 0.0f)) return RAD_EINVAL;
+    ld -= log((double)scale[i]);
+  }
+  float *sh = malloc(len * sizeof(float)), *sc = malloc(len * sizeof(float));
+  if (!sh || !sc) {
+    free(sh);
+    free(sc);
+    return RAD_ENOMEM;
+  }
+  memcpy(sh, shift, len * sizeof(float));
+  memcpy(sc, scale, len * sizeof(float));
+  free(F->std_shift);
+  free(F->std_scale);
+  F->std_shift = sh;
+  F->std_scale = sc;
+  F->std_logdet = ld;
+  return RAD_OK;
+}
+
+int rad_flow_get_standardization(const rad_flow *F, float *shift, float *scale, size_t len) {
+  if (!F || !shift || !scale) return RAD_EINVAL;
+  if (len != F->dim) return RAD_ESIZE;
+  for (size_t i = 0; i < len; i++) {
+    shift[i] = F->std_shift ? F->std_shift[i] : 0.0f;
+    scale[i] = F->std_scale ? F->std_scale[i] : 1.0f;
+  }
+  return RAD_OK;
+}
+
+int rad_flow_has_standardization(const rad_flow *F) { return F && F->std_shift ? 1 : 0; }
+
+#define RAD__MAX_NAME 4096
+
+int rad_flow_set_column_names(rad_flow *F, const char *const *names, size_t count) {
+  if (!F) return RAD_EINVAL;
+  if (!names) {
+    free_names(F->names, F->dim);
+    F->names = NULL;
+    return RAD_OK;
+  }
+  if (count != F->dim) return RAD_ESIZE;
+  for (size_t i = 0; i < count; i++)
+    if (!names[i] || strlen(names[i]) > RAD__MAX_NAME) return RAD_EINVAL;
+  char **nn = calloc(count, sizeof(char *));
+  if (!nn) return RAD_ENOMEM;
+  for (size_t i = 0; i < count; i++) {
+    size_t l = strlen(names[i]);
+    nn[i] = malloc(l + 1);
+    if (!nn[i]) {
+      free_names(nn, count);
+      return RAD_ENOMEM;
+    }
+    memcpy(nn[i], names[i], l + 1);
+  }
+  free_names(F->names, F->dim);
+  F->names = nn;
+  return RAD_OK;
+}
+
+const char *rad_flow_column_name(const rad_flow *F, size_t i) {
+  if (!F || !F->names || i >= F->dim) return NULL;
+  return F->names[i];
 }
 
 int rad_flow_set_option(rad_flow *F, int option, double value) {

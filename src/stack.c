@@ -163,6 +163,33 @@ static void from_fm(const float *Z, size_t d, size_t m, float *x) {
     for (size_t f = 0; f < d; f++) x[i * d + f] = Z[f * m + i];
 }
 
+/* The standardization layer: z = (x - shift) / scale on the way in,
+   x = z scale + shift on the way out, and dL/dx = dL/dz / scale. */
+static void std_in(const rad__stack *S, float *Z, size_t m) {
+  if (!S->std_shift) return;
+  for (size_t f = 0; f < S->dim; f++) {
+    const float sh = S->std_shift[f], is = 1.0f / S->std_scale[f];
+    float *z = Z + f * m;
+    for (size_t i = 0; i < m; i++) z[i] = (z[i] - sh) * is;
+  }
+}
+static void std_out(const rad__stack *S, float *Z, size_t m) {
+  if (!S->std_shift) return;
+  for (size_t f = 0; f < S->dim; f++) {
+    const float sh = S->std_shift[f], sc = S->std_scale[f];
+    float *z = Z + f * m;
+    for (size_t i = 0; i < m; i++) z[i] = z[i] * sc + sh;
+  }
+}
+static void std_grad(const rad__stack *S, float *G, size_t m) {
+  if (!S->std_shift) return;
+  for (size_t f = 0; f < S->dim; f++) {
+    const float is = 1.0f / S->std_scale[f];
+    float *g = G + f * m;
+    for (size_t i = 0; i < m; i++) g[i] *= is;
+  }
+}
+
 static double base_logp(const float *Z, size_t d, size_t m, size_t i) {
   double s = 0.0;
   for (size_t f = 0; f < d; f++) {
@@ -192,7 +219,8 @@ int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
     const size_t m = RAD_MIN(sc.m, n - row0);
     float *Z = P.Z[0];
     to_fm(x + row0 * d, d, m, Z);
-    for (size_t i = 0; i < m; i++) P.ld[i] = 0.0;
+    std_in(S, Z, m);
+    for (size_t i = 0; i < m; i++) P.ld[i] = S->std_logdet;
     for (size_t l = 0; l < S->n_layers; l++) {
       rad__lcache tmp;
       rad__lcache *c = cache_for(S, &P, RAD__MODE_FWD, l, m, &tmp);
@@ -236,6 +264,7 @@ static int inverse_pass(const rad__stack *S, scratch *sc, size_t n,
                                   NULL, 0);
       if (rc) return rc;
     }
+    std_out(S, Z, m);
     if (!rad__all_finite(Z, d * m)) return RAD_EOVERFLOW;
     if (write) from_fm(Z, d, m, x + row0 * d);
   }
@@ -305,6 +334,7 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
       (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c, NULL, 0,
                                &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl);
     }
+    std_out(S, Z, m);
     if (!rad__all_finite(Z, d * m)) rc = RAD_EOVERFLOW;
     from_fm(Z, d, m, x + row0 * d);
   }
@@ -334,7 +364,8 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
   for (size_t row0 = 0; row0 < n; row0 += sc.m) {
     const size_t m = RAD_MIN(sc.m, n - row0);
     to_fm(x + row0 * d, d, m, P.Z[0]);
-    for (size_t i = 0; i < m; i++) P.ld[i] = 0.0;
+    std_in(S, P.Z[0], m);
+    for (size_t i = 0; i < m; i++) P.ld[i] = S->std_logdet;
     for (size_t l = 0; l < L; l++)
       rad__layer_forward(&S->layers[l], S->params + S->poff[l], m, P.Z[l], P.Z[l + 1],
                          &P.cache[l], P.ld, NULL, 0);
@@ -359,7 +390,10 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
                           &P.cache[l], P.w, P.gZ, gp ? P.gpc + S->poff[l] : NULL, &P.bs);
     if (gp)
       for (size_t j = 0; j < np; j++) gpa[j] += P.gpc[j];
-    if (gx) from_fm(P.gZ, d, m, gx + row0 * d);
+    if (gx) {
+      std_grad(S, P.gZ, m);
+      from_fm(P.gZ, d, m, gx + row0 * d);
+    }
   }
   if (gp) {
     int ok = rad__isfinite_d(total);

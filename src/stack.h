@@ -14,6 +14,9 @@ typedef struct rad__stack {
   const size_t *loff;    /* label offset of each layer */
   size_t n_params, n_labels;
   int with_base;         /* add log N(z; 0, I) (flows) or not (one layer) */
+  /* Standardization z = (x - shift) / scale before layer 0, or NULL. */
+  const float *std_shift, *std_scale;
+  double std_logdet;     /* - sum log scale */
 } rad__stack;
 
 struct rad_workspace {

@@ -333,6 +333,26 @@ RAD_API int rad_flow_set_option(rad_flow *flow, int option, double value);
 RAD_API int rad_flow_get_option(const rad_flow *flow, int option,
                                 double *value);
 
+/* Standardization: a fixed (non-trainable) elementwise affine layer at
+   the bottom of the flow, z = (x - shift) / scale, applied to x before
+   layer 0. Its log-determinant, -sum log scale, is part of log p, so
+   densities are in x's own units and a saved model evaluates raw data.
+   scale > 0; len = dim. shift = scale = NULL removes it. A new flow has
+   none; get then gives shift 0, scale 1. */
+RAD_API int rad_flow_set_standardization(rad_flow *flow, const float *shift,
+                                         const float *scale, size_t len);
+RAD_API int rad_flow_get_standardization(const rad_flow *flow, float *shift,
+                                         float *scale, size_t len);
+RAD_API int rad_flow_has_standardization(const rad_flow *flow);
+
+/* Column names, kept with the flow and its files: count = dim strings of
+   at most 4096 bytes (copied); names = NULL removes them. */
+RAD_API int rad_flow_set_column_names(rad_flow *flow,
+                                      const char *const *names, size_t count);
+/* Name of column i, or NULL (no names, or i >= dim). The string belongs
+   to the flow and lives until the names change or the flow is freed. */
+RAD_API const char *rad_flow_column_name(const rad_flow *flow, size_t i);
+
 RAD_API size_t rad_flow_dim(const rad_flow *flow);
 RAD_API size_t rad_flow_num_params(const rad_flow *flow);
 /* Discrete latents per sample: one per folded unit per RAD layer. */
@@ -490,6 +510,37 @@ RAD_API int rad_flow_fit(rad_flow *flow, rad_adam *opt,
                          const float *x, size_t n_heldout,
                          const float *heldout, rad_fit_callback callback,
                          void *user, uint64_t *steps_done);
+
+/* ======================================================================
+ * Files (docs/file-format.md): magic, format version, little-endian
+ * fixed-width fields, every layer's kind, mask, widths and logit bound,
+ * the standardization, the column names, the parameters, and a CRC-32
+ * over the whole. Loading refuses foreign data (RAD_EFORMAT), newer
+ * formats (RAD_EVERSION), truncated data (RAD_ETRUNCATED) and corrupted or
+ * inconsistent data (RAD_ECORRUPT), never crashes, and leaves *out NULL on
+ * failure. Saving writes a temporary file beside the target, syncs it and
+ * renames it over the target: a crash leaves the old file or the new one.
+ * ====================================================================== */
+
+/* A portable, versioned, checksummed file; load rejects anything else. */
+RAD_API int rad_flow_save(const rad_flow *flow, const char *path);
+RAD_API int rad_flow_load(const char *path, rad_flow **out);
+/* In memory: with buf NULL, *size receives the bytes needed; otherwise
+   cap must be at least that (RAD_ESIZE) and *size receives the bytes
+   written. */
+RAD_API int rad_flow_save_to_buffer(const rad_flow *flow, void *buf,
+                                    size_t cap, size_t *size);
+RAD_API int rad_flow_load_from_buffer(const void *buf, size_t size,
+                                      rad_flow **out);
+/* The optimizer (moments, step count, hyperparameters), so that a long
+   fit can stop and resume (rad_flow_fit continues the minibatch order
+   from the optimizer's step count). */
+RAD_API int rad_adam_save(const rad_adam *opt, const char *path);
+RAD_API int rad_adam_load(const char *path, rad_adam **out);
+RAD_API int rad_adam_save_to_buffer(const rad_adam *opt, void *buf,
+                                    size_t cap, size_t *size);
+RAD_API int rad_adam_load_from_buffer(const void *buf, size_t size,
+                                      rad_adam **out);
 
 /* ======================================================================
  * The paper's six 2-D problems (shared/docs/DATASETS.md), as seeded
