@@ -90,7 +90,7 @@ int rad_coupling_forward(const rad_coupling *c, size_t n, const float *x,
                          float *z, int32_t *k, float *log_det) {
   if (!c || !z) return RAD_EINVAL;
   rad__stack S = rad__coupling_stack(c);
-  return rad__stack_forward(&S, NULL, n, x, z, k, log_det, NULL);
+  return rad__stack_forward(&S, NULL, n, x, z, k, log_det, NULL, NULL);
 }
 
 int rad_coupling_inverse(const rad_coupling *c, size_t n, const float *z,
@@ -109,6 +109,6 @@ int rad_coupling_backward(const rad_coupling *c, size_t n, const float *x,
     if (gparams) memset(gparams, 0, c->L.n_params * sizeof(float));
     return RAD_OK;
   }
-  return rad__stack_backward(&S, NULL, n, x, gz, glog_det, 0.0f,
-                             gx, gparams, NULL, NULL);
+  return rad__stack_backward(&S, NULL, n, x, gz, glog_det, glog_det ? 1.0f : 0.0f, gx, gparams,
+                             NULL, NULL);
 }

@@ -289,7 +289,7 @@ int rad_flow_log_prob_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                          const float *x, float *log_prob) {
   if (!F || !log_prob) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_forward(&S, ws, n, x, NULL, NULL, log_prob, NULL);
+  return rad__stack_forward(&S, ws, n, x, NULL, NULL, log_prob, NULL, NULL);
 }
 int rad_flow_log_prob(const rad_flow *F, size_t n, const float *x,
                       float *log_prob) {
@@ -300,7 +300,7 @@ int rad_flow_forward_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                         const float *x, float *z, int32_t *k, float *log_prob) {
   if (!F || !z) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_forward(&S, ws, n, x, z, k, log_prob, NULL);
+  return rad__stack_forward(&S, ws, n, x, z, k, log_prob, NULL, NULL);
 }
 int rad_flow_forward(const rad_flow *F, size_t n, const float *x, float *z,
                      int32_t *k, float *log_prob) {
@@ -311,7 +311,7 @@ int rad_flow_forward_layers(const rad_flow *F, size_t n, const float *x,
                             float *zs, int32_t *k) {
   if (!F || !zs) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_forward(&S, NULL, n, x, NULL, k, NULL, zs);
+  return rad__stack_forward(&S, NULL, n, x, NULL, k, NULL, zs, NULL);
 }
 
 int rad_flow_inverse_ws(const rad_flow *F, rad_workspace *ws, size_t n,
@@ -349,6 +349,42 @@ int rad_flow_grad_ws(const rad_flow *F, rad_workspace *ws, size_t n,
 int rad_flow_grad(const rad_flow *F, size_t n, const float *x, float *grad,
                   double *mean_log_prob) {
   return rad_flow_grad_ws(F, NULL, n, x, grad, mean_log_prob);
+}
+
+int rad_flow_grad_weighted_ws(const rad_flow *F, rad_workspace *ws, size_t n,
+                              const float *x, const float *weights, float *grad,
+                              double *weighted_mean_log_prob) {
+  if (!F || !x || !weights || !grad || n == 0) return RAD_EINVAL;
+  if (!rad__all_finite(weights, n)) return RAD_ENONFINITE;
+  double sw = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    if (weights[i] < 0.0f) return RAD_EINVAL;
+    sw += weights[i];
+  }
+  if (!(sw > 0.0) || !isfinite(sw)) return RAD_EINVAL;
+  rad__stack S = rad__flow_stack(F);
+  double sum;
+  int rc = rad__stack_backward(&S, ws, n, x, NULL, weights, (float)(1.0 / sw), NULL, grad, &sum,
+                               NULL);
+  if (rc == RAD_OK && weighted_mean_log_prob) *weighted_mean_log_prob = sum / sw;
+  return rc;
+}
+int rad_flow_grad_weighted(const rad_flow *F, size_t n, const float *x, const float *weights,
+                           float *grad, double *weighted_mean_log_prob) {
+  return rad_flow_grad_weighted_ws(F, NULL, n, x, weights, grad, weighted_mean_log_prob);
+}
+
+int rad_flow_gate_probs(const rad_flow *F, size_t n, const float *x, float *probs) {
+  if (!F || !probs) return RAD_EINVAL;
+  rad__stack S = rad__flow_stack(F);
+  return rad__stack_forward(&S, NULL, n, x, NULL, NULL, NULL, NULL, probs);
+}
+
+int rad_flow_sample_component(const rad_flow *F, uint64_t seed, const int32_t *k, size_t n,
+                              size_t max_attempts, float *x, float *z, double *acceptance) {
+  if (!F) return RAD_EINVAL;
+  rad__stack S = rad__flow_stack(F);
+  return rad__stack_sample_component(&S, NULL, seed, k, n, max_attempts, x, z, acceptance);
 }
 
 int rad_flow_score_ws(const rad_flow *F, rad_workspace *ws, size_t n,

@@ -302,7 +302,7 @@ void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
 int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
                        float *Z, rad__lcache *c, const int32_t *k,
                        size_t kstride, const rad__draw *draw, int32_t *kout,
-                       size_t koutstride) {
+                       size_t koutstride, double *logw) {
   const size_t d2 = L->d2;
   const float *cs = p + L->off_scale;
   gather_rows(Z, L->idx1, L->d1, m, c->X1);
@@ -321,7 +321,7 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
 
   const float B = L->bound;
   /* The gating network sees the layer output: evaluate before writing. */
-  if (draw) rad__mlp_forward(&L->gate, p + L->off_gate, m, Z, c->Hg, c->GL);
+  if (draw || logw) rad__mlp_forward(&L->gate, p + L->off_gate, m, Z, c->Hg, c->GL);
   for (size_t j = 0; j < d2; j++) {
     const float *T1 = orow(c->O, d2, m, RAD__O_R1, j), *t1 = orow(c->O, d2, m, RAD__O_T1, j);
     const float *T2 = orow(c->O, d2, m, RAD__O_R2, j), *t2 = orow(c->O, d2, m, RAD__O_T2, j);
@@ -352,6 +352,21 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
           double uu = rad__u01(r[0]);
           pc = uu < (double)sm[0] ? 1 : (uu < (double)sm[0] + (double)sm[1] ? 2 : 3);
         }
+      } else if (logw) {
+        /* a fixed component: the label's probability given z, or 0 when
+           it cannot have produced z (the sample is then rejected) */
+        const int32_t kk = k[i * kstride + j];
+        pc = rad__fold_inv_piece(zh, kk, 0.0f);
+        if (pc < 0) {
+          logw[i] = -INFINITY;
+          pc = kk; /* any piece: the values are discarded */
+        } else if (rad__piece_inner(pc)) {
+          float g[3], sm[3];
+          rad__gate_w wt;
+          for (int q = 0; q < 3; q++) g[q] = c->GL[(q * d2 + j) * m + i];
+          rad__gate_weights(zh, &wt);
+          logw[i] += (double)rad__gate_logp(&wt, g, lp, lm, pc, sm);
+        }
       } else {
         /* zh carries the rounding of (z2 - t2) exp(-s2) and of the
            layers inverted before this one: the tolerance counts 64 ulps
@@ -368,4 +383,28 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
     }
   }
   return RAD_OK;
+}
+
+void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m,
+                           float *probs, size_t stride) {
+  const size_t d2 = L->d2;
+  const float B = L->bound;
+  for (size_t j = 0; j < d2; j++) {
+    for (size_t i = 0; i < m; i++) {
+      float *out = probs + i * stride + 3 * j;
+      const int pc = c->P[j * m + i];
+      if (!rad__piece_inner(pc)) {
+        const int32_t lab = rad__piece_label(pc);
+        for (int q = 0; q < 3; q++) out[q] = q + 1 == lab ? 1.0f : 0.0f;
+        continue;
+      }
+      float lp[3], lm[3], g[3], sm[3];
+      rad__gate_w wt;
+      fold_logits(c->O, d2, m, j, i, B, lp, lm);
+      for (int q = 0; q < 3; q++) g[q] = c->GL[(q * d2 + j) * m + i];
+      rad__gate_weights(c->ZH[j * m + i], &wt);
+      (void)rad__gate_logp(&wt, g, lp, lm, 1, sm);
+      for (int q = 0; q < 3; q++) out[q] = sm[q];
+    }
+  }
 }

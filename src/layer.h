@@ -90,11 +90,20 @@ typedef struct rad__draw {
    Labels: read from k[i*kstride + j] (inverse) or drawn from the gating
    distribution (draw != NULL). Drawn or used labels are written to
    kout[i*koutstride + j] when kout is not NULL. Returns RAD_ELABEL when a
-   given label cannot have produced z. */
+   given label cannot have produced z. With logw (m entries, not NULL) the
+   labels are given and fixed (component sampling): log p(k|z) of each is
+   ADDED to logw[i], a label that cannot have produced z sets -inf, and
+   nothing is an error. */
 int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
                        float *Z, rad__lcache *c, const int32_t *k,
                        size_t kstride, const rad__draw *draw, int32_t *kout,
-                       size_t koutstride);
+                       size_t koutstride, double *logw);
+
+/* The gating probabilities p(. | z) of every unit of a RAD layer after
+   its forward pass (cache c): probs[i*stride + 3j + c]; one-hot on the
+   label for the outer pieces. */
+void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m,
+                           float *probs, size_t stride);
 
 #define RAD__TAG_NORMAL 0x6e6f726du /* "norm" */
 #define RAD__TAG_LABEL 0x6c61626cu  /* "labl" */

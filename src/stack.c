@@ -201,13 +201,14 @@ static double base_logp(const float *Z, size_t d, size_t m, size_t i) {
 
 int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *x, float *z, int32_t *k, float *lp,
-                       float *zs_layers) {
+                       float *zs_layers, float *gate_probs) {
   const size_t d = S->dim, nl = S->n_labels;
   if (!x) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
   int rc = rad__check_batch(n, d, sizeof(float));
   if (rc == RAD_OK && S->n_layers) rc = rad__check_batch(n, d * S->n_layers, sizeof(float));
   if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
+  if (rc == RAD_OK && gate_probs) rc = rad__check_batch(n, 3 * nl, sizeof(float));
   if (rc) return rc;
   if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
   scratch sc;
@@ -226,6 +227,9 @@ int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
       rad__lcache *c = cache_for(S, &P, RAD__MODE_FWD, l, m, &tmp);
       rad__layer_forward(&S->layers[l], S->params + S->poff[l], m, Z, Z, c,
                          P.ld, k ? k + row0 * nl + S->loff[l] : NULL, nl);
+      if (gate_probs && S->layers[l].kind == RAD_LAYER_RAD)
+        rad__layer_gate_probs(&S->layers[l], c, m, gate_probs + (row0 * nl + S->loff[l]) * 3,
+                              3 * nl);
       if (zs_layers) from_fm(Z, d, m, zs_layers + l * n * d + row0 * d);
     }
     if (lp) {
@@ -261,7 +265,7 @@ static int inverse_pass(const rad__stack *S, scratch *sc, size_t n,
       rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
       int rc = rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c,
                                   k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL,
-                                  NULL, 0);
+                                  NULL, 0, NULL);
       if (rc) return rc;
     }
     std_out(S, Z, m);
@@ -332,7 +336,7 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
       rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
       rad__draw dr = {seed, row0, S->loff[l]};
       (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c, NULL, 0,
-                               &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl);
+                               &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL);
     }
     std_out(S, Z, m);
     if (!rad__all_finite(Z, d * m)) rc = RAD_EOVERFLOW;
@@ -361,9 +365,27 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
   plan_take(S, RAD__MODE_GRAD, sc.m, &sc.arena, &P);
   double *gpa = P.gpa;
   if (gp) memset(gpa, 0, np * sizeof(double));
-  for (size_t row0 = 0; row0 < n; row0 += sc.m) {
-    const size_t m = RAD_MIN(sc.m, n - row0);
-    to_fm(x + row0 * d, d, m, P.Z[0]);
+  /* A weighted mean skips rows of weight 0 altogether (their values may
+     overflow, and 0 x inf is NaN); other calls take every row. */
+  const int compact = w && !gz && !gx && !lp;
+  for (size_t src = 0; src < n;) {
+    size_t m = 0, end = src;
+    if (compact) {
+      while (end < n && m < sc.m) m += w[end++] != 0.0f;
+      for (size_t r = src, i = 0; r < end; r++)
+        if (w[r] != 0.0f) {
+          for (size_t f = 0; f < d; f++) P.Z[0][f * m + i] = x[r * d + f];
+          P.w[i++] = w[r];
+        }
+    } else {
+      m = RAD_MIN(sc.m, n - src);
+      end = src + m;
+      to_fm(x + src * d, d, m, P.Z[0]);
+      for (size_t i = 0; i < m; i++) P.w[i] = w ? w[src + i] : 1.0f;
+    }
+    const size_t row0 = src;
+    src = end;
+    if (m == 0) continue;
     std_in(S, P.Z[0], m);
     for (size_t i = 0; i < m; i++) P.ld[i] = S->std_logdet;
     for (size_t l = 0; l < L; l++)
@@ -372,9 +394,10 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
     const float *ZL = P.Z[L];
     for (size_t i = 0; i < m; i++) {
       double v = P.ld[i] + (S->with_base ? base_logp(ZL, d, m, i) : 0.0);
-      total += v;
+      const float wr = P.w[i];
+      if (wr != 0.0f) total += (double)wr * v;
       if (lp) lp[row0 + i] = rad__isfinite_d(v) ? (float)v : -INFINITY;
-      P.w[i] = w ? w[row0 + i] : wscale;
+      P.w[i] = wr * wscale;
     }
     /* dL/dz_L: the upstream gradient, plus the base density's -w z */
     if (gz)
@@ -407,4 +430,101 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
   if (sum_ld) *sum_ld = total;
   scratch_put(&sc);
   return RAD_OK;
+}
+
+#define RAD__TAG_COMPONENT 0x636f6d70u /* "comp" */
+#define RAD__TAG_ACCEPT 0x61636370u    /* "accp" */
+
+int rad__stack_sample_component(const rad__stack *S, rad_workspace *ws, uint64_t seed,
+                                const int32_t *k, size_t n, size_t max_attempts, float *x,
+                                float *z, double *acceptance) {
+  const size_t d = S->dim, nl = S->n_labels;
+  if (!x || (nl && !k) || max_attempts == 0) return RAD_EINVAL;
+  if (nl && !rad__labels_valid(k, nl)) return RAD_ELABEL;
+  if (n == 0) return RAD_OK;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc) return rc;
+  scratch sc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
+  plan P;
+  plan_take(S, RAD__MODE_INV, sc.m, &sc.arena, &P);
+  /* which sample each column holds, and its attempt count */
+  size_t *row = malloc(sc.m * sizeof(size_t));
+  uint32_t *att = malloc(sc.m * sizeof(uint32_t));
+  float *z0 = malloc(sc.m * d * sizeof(float));
+  if (!row || !att || !z0) {
+    free(row), free(att), free(z0);
+    scratch_put(&sc);
+    return RAD_ENOMEM;
+  }
+  double tried = 0.0, kept = 0.0;
+  size_t next = 0, live = 0;
+  while (rc == RAD_OK && (next < n || live > 0)) {
+    /* fill the free columns with new samples */
+    while (live < sc.m && next < n) {
+      row[live] = next++;
+      att[live] = 0;
+      live++;
+    }
+    const size_t m = live;
+    float *Z = P.Z[0];
+    for (size_t i = 0; i < m; i++) {
+      const size_t r = row[i];
+      for (size_t q = 0; q * 4 < d; q++) {
+        uint32_t u[4];
+        rad__philox(seed, (uint32_t)r, (uint32_t)((uint64_t)r >> 32), (uint32_t)q,
+                    RAD__TAG_COMPONENT ^ att[i], u);
+        for (int h = 0; h < 2; h++) {
+          double rr = sqrt(-2.0 * log(rad__u01(u[2 * h])));
+          double th = 2.0 * RAD_PI * rad__u01(u[2 * h + 1]);
+          size_t f0 = 4 * q + 2 * (size_t)h;
+          if (f0 < d) Z[f0 * m + i] = (float)(rr * cos(th));
+          if (f0 + 1 < d) Z[(f0 + 1) * m + i] = (float)(rr * sin(th));
+        }
+      }
+      P.ld[i] = 0.0;
+    }
+    for (size_t f = 0; f < d; f++)
+      for (size_t i = 0; i < m; i++) z0[i * d + f] = Z[f * m + i];
+    for (size_t l = S->n_layers; l-- > 0;) {
+      rad__lcache tmp;
+      rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
+      (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c,
+                               nl ? k + S->loff[l] : NULL, 0, NULL, NULL, 0, P.ld);
+    }
+    std_out(S, Z, m);
+    /* accept, or try again; keep the columns compact */
+    size_t w = 0;
+    for (size_t i = 0; i < m; i++) {
+      uint32_t u[4];
+      const size_t r = row[i];
+      rad__philox(seed, (uint32_t)r, (uint32_t)((uint64_t)r >> 32), att[i], RAD__TAG_ACCEPT, u);
+      tried += 1.0;
+      int ok = log(rad__u01(u[0])) < P.ld[i];
+      if (ok) {
+        int fin = 1;
+        for (size_t f = 0; f < d; f++) fin &= rad__isfinite_f(Z[f * m + i]);
+        if (!fin) {
+          rc = RAD_EOVERFLOW;
+          break;
+        }
+        kept += 1.0;
+        for (size_t f = 0; f < d; f++) x[r * d + f] = Z[f * m + i];
+        if (z) memcpy(z + r * d, z0 + i * d, d * sizeof(float));
+        continue;
+      }
+      if (++att[i] >= max_attempts) {
+        rc = RAD_EREJECTED;
+        break;
+      }
+      row[w] = row[i];
+      att[w] = att[i];
+      w++;
+    }
+    live = w;
+  }
+  if (acceptance) *acceptance = tried > 0 ? kept / tried : 0.0;
+  free(row), free(att), free(z0);
+  scratch_put(&sc);
+  return rc;
 }

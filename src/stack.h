@@ -34,18 +34,26 @@ size_t rad__stack_scratch_bytes(const rad__stack *S, int mode, size_t m);
    when ws is NULL), and process the batch in chunks. */
 int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *x, float *z, int32_t *k, float *lp,
-                       float *zs_layers);
+                       float *zs_layers, float *gate_probs);
 int rad__stack_inverse(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *z, const int32_t *k, float *x);
 int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
                       size_t n, float *x, float *z, int32_t *k);
 /* Backward of L = sum_i [ w_i * logdet_i + gz_i . z_i ], where logdet
    includes the base density when S->with_base. If gz is NULL it is zero;
-   if w is NULL, w_i = wscale for all i. Writes gx (n x d) and gp (summed
-   over the batch) when not NULL, the sum of log-dets into *sum_ld. */
+   w_i = (w ? w[i] : 1) * wscale. Writes gx (n x d) and gp (summed over the
+   batch) when not NULL, and sum_i (w ? w[i] : 1) logdet_i into *sum_ld
+   (rows of weight 0 left out). */
 int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
                         const float *x, const float *gz, const float *w,
                         float wscale, float *gx, float *gp, double *sum_ld,
                         float *lp);
+/* Samples of the mixture component with every label fixed (k: n_labels
+   values), by rejection: attempt a of sample i draws z from (seed, i, a),
+   inverts with the labels k, and is kept with probability prod p(k|z).
+   RAD_EREJECTED if a sample is not accepted within max_attempts. */
+int rad__stack_sample_component(const rad__stack *S, rad_workspace *ws, uint64_t seed,
+                                const int32_t *k, size_t n, size_t max_attempts, float *x,
+                                float *z, double *acceptance);
 
 #endif

@@ -30,6 +30,7 @@ static const char *const status_messages[] = {
     [-RAD_ECORRUPT] = "corrupt data (checksum mismatch or inconsistent content)",
     [-RAD_EMISMATCH] = "handles do not belong together",
     [-RAD_EUNSUPPORTED] = "operation not supported by this handle",
+    [-RAD_EREJECTED] = "component too improbable: sampling attempts exhausted",
 };
 
 _Static_assert(sizeof status_messages / sizeof status_messages[0] ==

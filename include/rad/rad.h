@@ -102,10 +102,11 @@ enum {
   RAD_ETRUNCATED = -13, /* file or buffer truncated */
   RAD_ECORRUPT = -14,   /* checksum mismatch or inconsistent content */
   RAD_EMISMATCH = -15,  /* handles that do not belong together */
-  RAD_EUNSUPPORTED = -16 /* operation not defined for this handle */
+  RAD_EUNSUPPORTED = -16, /* operation not defined for this handle */
+  RAD_EREJECTED = -17     /* component sampling: attempts exhausted */
 };
 /* The smallest (most negative) status code this library version defines. */
-#define RAD_STATUS_MIN (-16)
+#define RAD_STATUS_MIN (-17)
 RAD_API int rad_status_min(void);
 
 /* A short English description of a status code. Static storage, never
@@ -395,6 +396,34 @@ RAD_API int rad_flow_sample(const rad_flow *flow, uint64_t seed, size_t n,
 RAD_API int rad_flow_grad(const rad_flow *flow, size_t n, const float *x,
                           float *grad, double *mean_log_prob);
 
+/* Gradient of the WEIGHTED mean log-likelihood, sum_i w_i log p(x_i) /
+   sum_i w_i, for importance-weighted or class-weighted fits. Weights are
+   finite and >= 0 with a positive sum (RAD_EINVAL otherwise); a row of
+   weight 0 contributes nothing, even with log p = -inf. */
+RAD_API int rad_flow_grad_weighted(const rad_flow *flow, size_t n,
+                                   const float *x, const float *weights,
+                                   float *grad, double *weighted_mean_log_prob);
+
+/* The gating distribution of every discrete label: for sample i and label
+   j (as in rad_flow_forward), probs[(i * num_labels + j) * 3 + c] =
+   p(k = c + 1 | z) at that layer's output. Where the fold's input lies in
+   an outer piece the label is certain (probabilities 1, 0, 0 or 0, 0, 1). */
+RAD_API int rad_flow_gate_probs(const rad_flow *flow, size_t n,
+                                const float *x, float *probs);
+
+/* Exact samples of one mixture component: every label fixed to k
+   (num_labels values, as rad_flow_forward returns them). By rejection:
+   attempt a of sample i draws z from (seed, i, a), inverts with the labels
+   k, and keeps x with probability prod p(k | z) (0 where a label cannot
+   have produced z). The acceptance rate is the component's mixture weight
+   P(K = k); *acceptance (may be NULL) receives the observed rate. z may be
+   NULL. RAD_EREJECTED when a sample is not accepted within max_attempts
+   (outputs then partly written). */
+RAD_API int rad_flow_sample_component(const rad_flow *flow, uint64_t seed,
+                                      const int32_t *k, size_t n,
+                                      size_t max_attempts, float *x, float *z,
+                                      double *acceptance);
+
 /* The score d log p(x) / dx (n x d), and optionally log p (n). */
 RAD_API int rad_flow_score(const rad_flow *flow, size_t n, const float *x,
                            float *score, float *log_prob);
@@ -436,6 +465,10 @@ RAD_API int rad_flow_sample_ws(const rad_flow *flow, rad_workspace *ws,
 RAD_API int rad_flow_grad_ws(const rad_flow *flow, rad_workspace *ws,
                              size_t n, const float *x, float *grad,
                              double *mean_log_prob);
+RAD_API int rad_flow_grad_weighted_ws(const rad_flow *flow, rad_workspace *ws,
+                                      size_t n, const float *x,
+                                      const float *weights, float *grad,
+                                      double *weighted_mean_log_prob);
 RAD_API int rad_flow_score_ws(const rad_flow *flow, rad_workspace *ws,
                               size_t n, const float *x, float *score,
                               float *log_prob);

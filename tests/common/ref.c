@@ -169,7 +169,7 @@ static void mlp(const double *p, size_t in, size_t H, size_t out,
 }
 
 static double layer_eval(const ref_layer *l, const double *p, const double *x,
-                         double *z, int32_t *k, ref_sig *sig) {
+                         double *z, int32_t *k, ref_sig *sig, double *probs) {
   const size_t d1 = l->d1, d2 = l->d2, H = l->H;
   double x1[REF_MAX_DIM], o[10 * REF_MAX_DIM];
   for (size_t i = 0; i < d1; i++) x1[i] = x[l->idx1[i]];
@@ -206,11 +206,31 @@ static double layer_eval(const ref_layer *l, const double *p, const double *x,
   double g[3 * REF_MAX_DIM];
   mlp(cs + 2 * d2, l->dim, l->G, 3 * d2, z, g, sig);
   for (size_t j = 0; j < d2; j++) {
-    if (piece[j] == 0 || piece[j] == 4) continue;
+    if (piece[j] == 0 || piece[j] == 4) {
+      if (probs)
+        for (int c = 0; c < 3; c++) probs[3 * j + c] = (piece[j] == 0 ? c == 0 : c == 2) ? 1.0 : 0.0;
+      continue;
+    }
     double gj[3] = {g[j], g[d2 + j], g[2 * d2 + j]};
     ld += ref_gate_logp(lp[j], lm[j], gj, zh[j], piece[j]);
+    if (probs)
+      for (int c = 0; c < 3; c++) probs[3 * j + c] = exp(ref_gate_logp(lp[j], lm[j], gj, zh[j], c + 1));
   }
   return ld;
+}
+
+double ref_eval_probs(const ref_model *m, const double *params, const double *x,
+                      double *probs) {
+  double a[REF_MAX_DIM], b[REF_MAX_DIM], total = 0.0;
+  for (size_t i = 0; i < m->dim; i++) a[i] = x[i];
+  size_t lo = 0;
+  for (size_t l = 0; l < m->L; l++) {
+    const ref_layer *ly = &m->layer[l];
+    total += layer_eval(ly, params + ly->off, a, b, NULL, NULL, probs + 3 * lo);
+    if (ly->kind == RAD_LAYER_RAD) lo += ly->d2;
+    memcpy(a, b, m->dim * sizeof(double));
+  }
+  return total;
 }
 
 double ref_eval(const ref_model *m, const double *params, const double *x,
@@ -220,7 +240,7 @@ double ref_eval(const ref_model *m, const double *params, const double *x,
   size_t lo = 0;
   for (size_t l = 0; l < m->L; l++) {
     const ref_layer *ly = &m->layer[l];
-    total += layer_eval(ly, params + ly->off, a, b, k ? k + lo : NULL, sig);
+    total += layer_eval(ly, params + ly->off, a, b, k ? k + lo : NULL, sig, NULL);
     if (ly->kind == RAD_LAYER_RAD) lo += ly->d2;
     memcpy(a, b, m->dim * sizeof(double));
   }

@@ -45,6 +45,10 @@ int ref_from_coupling(const rad_coupling *c, ref_model *m);
 double ref_eval(const ref_model *m, const double *params, const double *x,
                 double *z, int32_t *k, ref_sig *sig);
 
+/* The gating probabilities p(. | z) of every label (nlabels x 3). */
+double ref_eval_probs(const ref_model *m, const double *params, const double *x,
+                      double *probs);
+
 /* The fold of MODEL.md section 1 for one unit, in double: returns f(u),
    sets *label and *log_slope (either may be NULL). */
 double ref_fold(const double lp[3], const double lm[3], double u, int *label,
