@@ -12,6 +12,8 @@
 #   make deps            check (and as root, apt-get install) build deps
 #   make clean
 #   make help            this list, with the variables
+#   make bench           build bin/rad-bench (bench/*.c), run it single-thread
+#   make bench-compare   librad against the same models in PyTorch
 #
 # Adding files: nothing to edit here.
 #   src/NAME.c                -> compiled into lib/librad.{so,a}
@@ -196,7 +198,7 @@ deps:
 $(LIB_OBJS): $(B)/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(say) CC $@
-	$(Q)$(CC) $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CFLAGS) $(CFLAGS) \
+	$(Q)$(CC) $(LIB_CPPFLAGS) $(CPPFLAGS) $(LIB_CFLAGS) $(CFLAGS) -pthread \
 	  $(OPENBLAS_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) -c $< -o $@
 
 $(SHLIB_REAL): $(LIB_OBJS) $(VERSION_SCRIPT)
@@ -204,7 +206,7 @@ $(SHLIB_REAL): $(LIB_OBJS) $(VERSION_SCRIPT)
 	$(say) LD $@
 	$(Q)$(CC) $(CFLAGS) -shared -o $@ $(LIB_OBJS) $(LDFLAGS) \
 	  -Wl,-soname,$(SHLIB_MAJOR) -Wl,--version-script=$(VERSION_SCRIPT) \
-	  -Wl,--no-undefined $(OPENBLAS_LIBS) -lm
+	  -Wl,--no-undefined $(OPENBLAS_LIBS) -pthread -lm
 	$(Q)ln -sf $(notdir $@) $(L)/$(SHLIB_MAJOR)
 	$(Q)ln -sf $(SHLIB_MAJOR) $(L)/$(SHLIB_LINK)
 
@@ -269,7 +271,7 @@ $(TEST_OBJS) $(TEST_COMMON_OBJS): $(B)/%.o: %.c | deps
 $(TEST_BINS): $(B)/tests/%: $(B)/tests/%.o $(TEST_COMMON_OBJS) $(STLIB)
 	$(say) LD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_COMMON_OBJS) $(STLIB) \
-	  $(OPENBLAS_LIBS) $(CHECK_LIBS) -lm
+	  $(OPENBLAS_LIBS) $(CHECK_LIBS) -pthread -lm
 
 # Environment of every test: paths are absolute, cwd is the top directory.
 TEST_ENV = RAD_LIB='$(abspath $(L)/$(SHLIB_LINK))' RAD_TOP='$(CURDIR)' \
@@ -344,6 +346,53 @@ uninstall:
 	  $(foreach n,$(INSTALL_EXAMPLES),'$(DESTDIR)$(BINDIR)/$(call ex_bin,$(n))')
 	$(Q)rmdir '$(DESTDIR)$(INCLUDEDIR)/rad' 2>/dev/null || :
 	@echo 'librad uninstalled from $(DESTDIR)$(PREFIX)'
+
+# ---- Benchmark -------------------------------------------------------------
+# bench/*.c -> bin/rad-bench, built like the examples: librad through
+# pkg-config, resolved to the in-tree $(B)/rad-uninstalled.pc, run path to
+# the in-tree lib/. Not part of `all`. `make bench` runs it single-threaded
+# (OPENBLAS_NUM_THREADS=1 in its environment: the library never changes
+# OpenBLAS's thread count, and neither does the benchmark); BENCH_ARGS is
+# for options (make bench BENCH_ARGS=--quick). `make bench-compare` sets
+# librad against the same models in PyTorch (bench/torch_ref.py).
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(B)/%.o)
+BENCH_PC_CFLAGS = $(call lazy,BENCH_PC_CFLAGS,$(EX_PC_ENV) $(PKG_CONFIG) --cflags rad)
+BENCH_PC_LIBS   = $(call lazy,BENCH_PC_LIBS,$(EX_PC_ENV) $(PKG_CONFIG) --libs rad)
+BENCH_ENV  = OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+BENCH_ARGS ?=
+BENCH_OUT  = $(B)/bench-compare-librad.txt
+
+.PHONY: bench bench-compare
+
+$(BENCH_OBJS): $(B)/%.o: %.c $(UNINSTALLED_PC) | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) -D_POSIX_C_SOURCE=200809L $(CPPFLAGS) $(STD_CFLAGS) $(CFLAGS) \
+	  -pthread $(BENCH_PC_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) -c $< -o $@
+
+bin/rad-bench: $(BENCH_OBJS) $(SHLIB_REAL)
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $(BENCH_OBJS) \
+	  $(BENCH_PC_LIBS) -lm '$(INTREE_RPATH)'
+
+bench: bin/rad-bench
+	$(BENCH_ENV) bin/rad-bench $(BENCH_ARGS)
+
+# Without PyTorch this prints how to get it and succeeds.
+bench-compare:
+	@if ! $(PYTHON) -c 'import torch' >/dev/null 2>&1; then \
+	  echo 'PyTorch not installed: apt-get install python3-torch'; exit 0; fi; \
+	$(MAKE) --no-print-directory bin/rad-bench && \
+	echo '$(BENCH_ENV) bin/rad-bench --compare $(BENCH_ARGS)' && \
+	$(BENCH_ENV) bin/rad-bench --compare $(BENCH_ARGS) > $(BENCH_OUT) && \
+	cat $(BENCH_OUT) && echo && \
+	echo '$(BENCH_ENV) $(PYTHON) bench/torch_ref.py --librad $(BENCH_OUT) $(filter --quick,$(BENCH_ARGS))' && \
+	$(BENCH_ENV) RAD_LIB='$(abspath $(L)/$(SHLIB_LINK))' \
+	  $(PYTHON) bench/torch_ref.py --librad $(BENCH_OUT) $(filter --quick,$(BENCH_ARGS))
+
+-include $(wildcard $(B)/bench/*.d)
 
 # ---- Housekeeping ----------------------------------------------------------
 clean:

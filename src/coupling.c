@@ -88,7 +88,9 @@ int rad_coupling_get_option(const rad_coupling *c, int option, double *value) {
 
 int rad_coupling_forward(const rad_coupling *c, size_t n, const float *x,
                          float *z, int32_t *k, float *log_det) {
-  if (!c || !z) return RAD_EINVAL;
+  if (!c) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  if (!z) return RAD_EINVAL;
   rad__stack S = rad__coupling_stack(c);
   return rad__stack_forward(&S, NULL, n, x, z, k, log_det, NULL, NULL);
 }
@@ -103,12 +105,13 @@ int rad_coupling_inverse(const rad_coupling *c, size_t n, const float *z,
 int rad_coupling_backward(const rad_coupling *c, size_t n, const float *x,
                           const float *gz, const float *glog_det, float *gx,
                           float *gparams) {
-  if (!c || !x || !gz) return RAD_EINVAL;
-  rad__stack S = rad__coupling_stack(c);
-  if (n == 0) {
+  if (!c) return RAD_EINVAL;
+  if (n == 0) { /* an empty sum: zero gradient */
     if (gparams) memset(gparams, 0, c->L.n_params * sizeof(float));
     return RAD_OK;
   }
+  if (!x || !gz) return RAD_EINVAL;
+  rad__stack S = rad__coupling_stack(c);
   return rad__stack_backward(&S, NULL, n, x, gz, glog_det, glog_det ? 1.0f : 0.0f, gx, gparams,
                              NULL, NULL);
 }

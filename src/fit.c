@@ -81,11 +81,18 @@ static int evaluate(const rad_flow *F, rad_workspace *ws, size_t n, const float 
   return RAD_OK;
 }
 
-static double lr_at(const rad_fit_options *o, uint64_t step, uint64_t steps) {
+/* The learning rate of a step: t counts this call's steps, T the
+   optimizer's (before the step). */
+static double lr_at(const rad_fit_options *o, uint64_t t, uint64_t steps, uint64_t T) {
   const double lr = o->v[RAD_OPTION_LEARNING_RATE];
-  if (o->v[RAD_OPTION_LR_SCHEDULE] == 0.0 || steps <= 1) return lr;
+  if (o->v[RAD_OPTION_LR_SCHEDULE] == 0.0) return lr;
+  const uint64_t horizon = (uint64_t)o->v[RAD_OPTION_LR_HORIZON];
+  const uint64_t pos = horizon ? T : t, len = horizon ? horizon : steps;
+  if (len <= 1) return lr;
+  double x = (double)pos / (double)(len - 1);
+  if (x > 1.0) x = 1.0;
   const double f = o->v[RAD_OPTION_LR_FINAL_FRACTION];
-  const double c = 0.5 * (1.0 + cos(RAD_PI * (double)step / (double)(steps - 1)));
+  const double c = 0.5 * (1.0 + cos(RAD_PI * x));
   return lr * (f + (1.0 - f) * c);
 }
 
@@ -140,6 +147,8 @@ int rad_flow_fit(rad_flow *F, rad_adam *opt, const rad_fit_options *options,
   }
   if ((rc = rad_workspace_create(F, RAD_MAX(RAD_MIN(B, 65536), RAD_MIN(eval_chunk, n_heldout)), &ws)))
     goto done;
+  if ((rc = rad_workspace_set_option(ws, RAD_OPTION_THREADS, options->v[RAD_OPTION_THREADS])))
+    goto done;
 
   for (uint64_t t = 0; t < steps; t++) {
     const uint64_t T = rad_adam_steps(opt);
@@ -156,7 +165,7 @@ int rad_flow_fit(rad_flow *F, rad_adam *opt, const rad_fit_options *options,
     double mean;
     rc = rad_flow_grad_ws(F, ws, B, batch, grad, &mean);
     if (rc) goto done;
-    rc = rad__adam_step_lr(opt, F->params, grad, np, lr_at(options, t, steps));
+    rc = rad__adam_step_lr(opt, F->params, grad, np, lr_at(options, t, steps, T));
     if (rc) {
       if (rc == RAD_ENONFINITE) rc = RAD_ENUMERIC;
       goto done;

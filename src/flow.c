@@ -287,7 +287,9 @@ int rad_flow_set_params(rad_flow *F, const float *in, size_t len) {
 
 int rad_flow_log_prob_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                          const float *x, float *log_prob) {
-  if (!F || !log_prob) return RAD_EINVAL;
+  if (!F) return RAD_EINVAL;
+  if (n == 0) return RAD_OK; /* an empty batch needs no buffers */
+  if (!log_prob) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   return rad__stack_forward(&S, ws, n, x, NULL, NULL, log_prob, NULL, NULL);
 }
@@ -298,7 +300,9 @@ int rad_flow_log_prob(const rad_flow *F, size_t n, const float *x,
 
 int rad_flow_forward_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                         const float *x, float *z, int32_t *k, float *log_prob) {
-  if (!F || !z) return RAD_EINVAL;
+  if (!F) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  if (!z) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   return rad__stack_forward(&S, ws, n, x, z, k, log_prob, NULL, NULL);
 }
@@ -309,7 +313,9 @@ int rad_flow_forward(const rad_flow *F, size_t n, const float *x, float *z,
 
 int rad_flow_forward_layers(const rad_flow *F, size_t n, const float *x,
                             float *zs, int32_t *k) {
-  if (!F || !zs) return RAD_EINVAL;
+  if (!F) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  if (!zs) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   return rad__stack_forward(&S, NULL, n, x, NULL, k, NULL, zs, NULL);
 }
@@ -327,9 +333,18 @@ int rad_flow_inverse(const rad_flow *F, size_t n, const float *z,
 
 int rad_flow_sample_ws(const rad_flow *F, rad_workspace *ws, uint64_t seed,
                        size_t n, float *x, float *z, int32_t *k) {
+  return rad_flow_sample_at_ws(F, ws, seed, 0, n, x, z, k);
+}
+int rad_flow_sample_at_ws(const rad_flow *F, rad_workspace *ws, uint64_t seed, uint64_t first,
+                          size_t n, float *x, float *z, int32_t *k) {
   if (!F) return RAD_EINVAL;
+  if (first > SIZE_MAX - n) return RAD_ETOOBIG;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_sample(&S, ws, seed, n, x, z, k);
+  return rad__stack_sample(&S, ws, seed, first, n, x, z, k);
+}
+int rad_flow_sample_at(const rad_flow *F, uint64_t seed, uint64_t first, size_t n, float *x,
+                       float *z, int32_t *k) {
+  return rad_flow_sample_at_ws(F, NULL, seed, first, n, x, z, k);
 }
 int rad_flow_sample(const rad_flow *F, uint64_t seed, size_t n, float *x,
                     float *z, int32_t *k) {
@@ -375,7 +390,9 @@ int rad_flow_grad_weighted(const rad_flow *F, size_t n, const float *x, const fl
 }
 
 int rad_flow_gate_probs(const rad_flow *F, size_t n, const float *x, float *probs) {
-  if (!F || !probs) return RAD_EINVAL;
+  if (!F) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  if (!probs) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   return rad__stack_forward(&S, NULL, n, x, NULL, NULL, NULL, NULL, probs);
 }
@@ -389,7 +406,9 @@ int rad_flow_sample_component(const rad_flow *F, uint64_t seed, const int32_t *k
 
 int rad_flow_score_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                       const float *x, float *score, float *log_prob) {
-  if (!F || !score) return RAD_EINVAL;
+  if (!F) return RAD_EINVAL;
+  if (n == 0) return RAD_OK;
+  if (!score) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   return rad__stack_backward(&S, ws, n, x, NULL, NULL, 1.0f, score, NULL, NULL,
                              log_prob);
@@ -418,17 +437,48 @@ int rad_workspace_create(const rad_flow *F, size_t max_batch,
   }
   ws->cap = b;
   ws->max_batch = max_batch;
+  ws->threads = 1;
   *out = ws;
   return RAD_OK;
 }
 
 void rad_workspace_free(rad_workspace *ws) {
   if (!ws) return;
+  rad__pool_free(ws->pool);
   free(ws->mem);
   free(ws);
+}
+
+int rad_workspace_set_option(rad_workspace *ws, int option, double value) {
+  if (!ws || option != RAD_OPTION_THREADS) return RAD_EINVAL;
+  int rc = rad__option_valid(option, value);
+  if (rc) return rc;
+  const size_t T = (size_t)value;
+  if (T == ws->threads) return RAD_OK;
+  size_t bytes;
+  if (!rad__mul_size(T, ws->cap, &bytes)) return RAD_ETOOBIG;
+  unsigned char *mem = malloc(bytes ? bytes : 1);
+  if (!mem) return RAD_ENOMEM;
+  rad__pool *pool = NULL;
+  if (T > 1 && !(pool = rad__pool_create(T))) {
+    free(mem);
+    return RAD_ENOMEM;
+  }
+  rad__pool_free(ws->pool);
+  free(ws->mem);
+  ws->mem = mem;
+  ws->pool = pool;
+  ws->threads = T;
+  return RAD_OK;
+}
+
+int rad_workspace_get_option(const rad_workspace *ws, int option, double *value) {
+  if (!ws || !value || option != RAD_OPTION_THREADS) return RAD_EINVAL;
+  *value = (double)ws->threads;
+  return RAD_OK;
 }
 
 size_t rad_workspace_max_batch(const rad_workspace *ws) {
   return ws ? ws->max_batch : 0;
 }
-size_t rad_workspace_size(const rad_workspace *ws) { return ws ? ws->cap : 0; }
+size_t rad_workspace_size(const rad_workspace *ws) { return ws ? ws->cap * ws->threads : 0; }

@@ -89,8 +89,9 @@ static int check_nu(const rad_fold *f, size_t n) {
 
 int rad_fold_forward(const rad_fold *f, size_t n, const float *u, float *zh,
                      int32_t *k, float *log_slope) {
-  if (!f || !u || !zh) return RAD_EINVAL;
+  if (!f) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!u || !zh) return RAD_EINVAL;
   int rc = check_nu(f, n);
   if (rc) return rc;
   const size_t U = f->units;
@@ -111,8 +112,9 @@ int rad_fold_forward(const rad_fold *f, size_t n, const float *u, float *zh,
 
 int rad_fold_inverse(const rad_fold *f, size_t n, const float *zh,
                      const int32_t *k, float *u) {
-  if (!f || !zh || !k || !u) return RAD_EINVAL;
+  if (!f) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!zh || !k || !u) return RAD_EINVAL;
   int rc = check_nu(f, n);
   if (rc) return rc;
   const size_t U = f->units;
@@ -134,12 +136,13 @@ int rad_fold_inverse(const rad_fold *f, size_t n, const float *zh,
 int rad_fold_backward(const rad_fold *f, size_t n, const float *u,
                       const float *gzh, const float *glog_slope, float *gu,
                       float *glogits) {
-  if (!f || !u || !gzh) return RAD_EINVAL;
+  if (!f) return RAD_EINVAL;
   const size_t U = f->units;
   if (n == 0) {
     if (glogits) memset(glogits, 0, U * 6 * sizeof(float));
     return RAD_OK;
   }
+  if (!u || !gzh) return RAD_EINVAL;
   int rc = check_nu(f, n);
   if (rc) return rc;
   if (!rad__all_finite(u, n * U) || !rad__all_finite(gzh, n * U) ||
@@ -185,8 +188,9 @@ static int gate_check(size_t len, const float *zh, const int32_t *k) {
 
 int rad_fold_gate_log_prob(const rad_fold *f, size_t n, const float *zh,
                            const float *g, const int32_t *k, float *log_p) {
-  if (!f || !zh || !g || !k || !log_p) return RAD_EINVAL;
+  if (!f) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!zh || !g || !k || !log_p) return RAD_EINVAL;
   int rc = check_nu(f, n);
   if (rc) return rc;
   const size_t U = f->units;
@@ -212,12 +216,13 @@ int rad_fold_gate_backward(const rad_fold *f, size_t n, const float *zh,
                            const float *g, const int32_t *k,
                            const float *glog_p, float *gzh, float *gg,
                            float *glogits) {
-  if (!f || !zh || !g || !k || !glog_p) return RAD_EINVAL;
+  if (!f) return RAD_EINVAL;
   const size_t U = f->units;
   if (n == 0) {
     if (glogits) memset(glogits, 0, U * 6 * sizeof(float));
     return RAD_OK;
   }
+  if (!zh || !g || !k || !glog_p) return RAD_EINVAL;
   int rc = check_nu(f, n);
   if (rc) return rc;
   if (!rad__all_finite(zh, n * U) || !rad__all_finite(g, n * U * 3) ||

@@ -70,11 +70,11 @@ static inline void rad__fold_par_make(const float lp[3], const float lm[3],
   f->a3 = rad__expf(f->la3);
   f->am = rad__expf(f->lam);
   f->ap = rad__expf(f->lap);
-  f->ia1 = rad__expf(-f->la1);
-  f->ia2 = rad__expf(-f->la2);
-  f->ia3 = rad__expf(-f->la3);
-  f->iam = rad__expf(-f->lam);
-  f->iap = rad__expf(-f->lap);
+  f->ia1 = 1.0f / f->a1;
+  f->ia2 = 1.0f / f->a2;
+  f->ia3 = 1.0f / f->a3;
+  f->iam = 1.0f / f->am;
+  f->iap = 1.0f / f->ap;
   f->a = 2.0f * f->ia1 - 1.0f;
   f->b = 1.0f - 2.0f * f->ia3;
 }

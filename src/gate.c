@@ -73,8 +73,9 @@ static float *scratch(const rad_gate *g, size_t n, float **X, float **H, float *
 }
 
 int rad_gate_logits(const rad_gate *g, size_t n, const float *z, float *logits) {
-  if (!g || !z || !logits) return RAD_EINVAL;
+  if (!g) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!z || !logits) return RAD_EINVAL;
   const size_t in = g->net.in, U = g->units;
   int rc = rad__check_batch(n, in + 3 * U + g->net.hidden, sizeof(float));
   if (rc) return rc;
@@ -93,12 +94,13 @@ int rad_gate_logits(const rad_gate *g, size_t n, const float *z, float *logits) 
 
 int rad_gate_backward(const rad_gate *g, size_t n, const float *z,
                       const float *glogits, float *gz, float *gparams) {
-  if (!g || !z || !glogits) return RAD_EINVAL;
+  if (!g) return RAD_EINVAL;
   const size_t in = g->net.in, U = g->units;
   if (n == 0) {
     if (gparams) memset(gparams, 0, g->n_params * sizeof(float));
     return RAD_OK;
   }
+  if (!z || !glogits) return RAD_EINVAL;
   int rc = rad__check_batch(n, 2 * in + 6 * U + 2 * g->net.hidden, sizeof(float));
   if (rc) return rc;
   if (!rad__all_finite(z, n * in) || !rad__all_finite(glogits, n * 3 * U))

@@ -9,6 +9,9 @@
 
 #include "internal.h"
 
+/* Rows of cached fold parameters per unit (kern_body.h, FP_ROWS). */
+#define RAD__FP_ROWS 15
+
 /* The rows of one RAD unit j in the squashed conditioner output. */
 typedef struct rad__unit {
   const float *T1, *t1, *Tq[6], *T2, *t2; /* tanh(r1), t1, tanh(q/B) or q, tanh(r2), t2 */
@@ -29,9 +32,10 @@ typedef struct rad__kernels {
   /* g[r] += sum_i A[r][i] */
   void (*row_sums_add)(float *g, const float *A, size_t rows, size_t m);
   /* RAD forward of one unit: u, fold, post-affine; ADDS s1 + s2 +
-     log|f'(u)| into ld. */
+     log|f'(u)| into ld. With fp (15 x m floats, or NULL) it caches the
+     fold parameters the backward pass needs. */
   void (*rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *z2, float *U,
-                  float *ZH, int8_t *P, double *ld);
+                  float *ZH, int8_t *P, double *ld, float *fp);
   /* ADDS log p(k|z) (inner pieces) into ld; g0..g2 are the gate logits. */
   void (*rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
                        const float *g0, const float *g1, const float *g2, double *ld);
@@ -48,7 +52,7 @@ typedef struct rad__kernels {
                        const int8_t *P, const float *x2, float *gzh_gate, float *acc2,
                        const float *w, float *gz2, float *gr1, float *gt1,
                        float *const gq[6], float *gr2, float *gt2, double *gc1,
-                       double *gc2);
+                       double *gc2, float *fp);
   /* Affine forward: z2 = x2 exp(c T) + t; ADDS c T into ld. */
   void (*affine_fwd)(size_t m, float c, const float *T, const float *t, const float *x2,
                      float *z2, double *ld);

@@ -37,10 +37,12 @@ static void KERN(relu_mask)(float *gH, const float *H, size_t len) {
 static void KERN(row_sums_add)(float *g, const float *A, size_t rows, size_t m) {
   for (size_t r = 0; r < rows; r++) {
     const float *a = A + r * m;
-    double acc = 0.0;
+    /* float lanes (m is a chunk, at most a few thousand): the vector
+       reduction keeps one partial sum per lane */
+    float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-    for (size_t i = 0; i < m; i++) acc += (double)a[i];
-    g[r] += (float)acc;
+    for (size_t i = 0; i < m; i++) acc += a[i];
+    g[r] += acc;
   }
 }
 
@@ -66,12 +68,27 @@ static void KERN(row_sums_add)(float *g, const float *A, size_t rows, size_t m) 
 /* The unit loops below are workers with restrict-qualified rows: the
    rows of a chunk never overlap, and saying so spares the vectorizer
    dozens of run-time alias checks (which it gives up on). */
-static NOINLINE void KERN(rad_fwd_w)(size_t m, float Bs, const float *R q0, const float *R q1,
-                                     const float *R q2, const float *R q3, const float *R q4,
-                                     const float *R q5, float c1, const float *R T1,
-                                     const float *R t1, float c2, const float *R T2,
-                                     const float *R t2, const float *R x2, float *R z2,
-                                     float *R U, float *R ZH, int8_t *R P, double *R ld) {
+/* The fold parameters the backward pass needs, cached by a forward pass
+   that will be differentiated (15 rows of m floats per unit). */
+#define FP_ROWS(fp, m)                                                          \
+  float *R f_am = (fp), *R f_a1 = (fp) + (m), *R f_a2 = (fp) + 2 * (m),          \
+        *R f_a3 = (fp) + 3 * (m), *R f_ap = (fp) + 4 * (m), *R f_a = (fp) + 5 * (m), \
+        *R f_ia1 = (fp) + 6 * (m), *R f_w1 = (fp) + 7 * (m), *R f_w2 = (fp) + 8 * (m), \
+        *R f_p0 = (fp) + 9 * (m), *R f_p1 = (fp) + 10 * (m), *R f_p2 = (fp) + 11 * (m), \
+        *R f_m0 = (fp) + 12 * (m), *R f_m1 = (fp) + 13 * (m), *R f_m2 = (fp) + 14 * (m)
+
+static inline void KERN(rad_fwd_body)(size_t m, float Bs, const float *R q0, const float *R q1,
+                                      const float *R q2, const float *R q3, const float *R q4,
+                                      const float *R q5, float c1, const float *R T1,
+                                      const float *R t1, float c2, const float *R T2,
+                                      const float *R t2, const float *R x2, float *R z2,
+                                      float *R U, float *R ZH, int8_t *R P, double *R ld,
+                                      float *R f_am, float *R f_a1, float *R f_a2,
+                                      float *R f_a3, float *R f_ap, float *R f_a,
+                                      float *R f_ia1, float *R f_w1, float *R f_w2,
+                                      float *R f_p0, float *R f_p1, float *R f_p2,
+                                      float *R f_m0, float *R f_m1, float *R f_m2,
+                                      const int store) {
   for (size_t i = 0; i < m; i++) {
     float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
     float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
@@ -86,13 +103,42 @@ static NOINLINE void KERN(rad_fwd_w)(size_t m, float Bs, const float *R q0, cons
     ZH[i] = zh;
     P[i] = (int8_t)pc;
     ld[i] += (double)(s1 + s2 + ls);
+    if (store) {
+      f_am[i] = f.am, f_a1[i] = f.a1, f_a2[i] = f.a2, f_a3[i] = f.a3, f_ap[i] = f.ap;
+      f_a[i] = f.a, f_ia1[i] = f.ia1, f_w1[i] = f.w1, f_w2[i] = f.w2;
+      f_p0[i] = f.smp[0], f_p1[i] = f.smp[1], f_p2[i] = f.smp[2];
+      f_m0[i] = f.smm[0], f_m1[i] = f.smm[1], f_m2[i] = f.smm[2];
+    }
   }
 }
 
+#define RAD_FWD_ARGS                                                             \
+  size_t m, float Bs, const float *R q0, const float *R q1, const float *R q2,   \
+      const float *R q3, const float *R q4, const float *R q5, float c1,         \
+      const float *R T1, const float *R t1, float c2, const float *R T2,         \
+      const float *R t2, const float *R x2, float *R z2, float *R U, float *R ZH, \
+      int8_t *R P, double *R ld
+#define RAD_FWD_PASS m, Bs, q0, q1, q2, q3, q4, q5, c1, T1, t1, c2, T2, t2, x2, z2, U, ZH, P, ld
+
+static NOINLINE void KERN(rad_fwd_w)(RAD_FWD_ARGS) {
+  KERN(rad_fwd_body)(RAD_FWD_PASS, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                     NULL, NULL, NULL, NULL, NULL, 0);
+}
+
+static NOINLINE void KERN(rad_fwd_store_w)(RAD_FWD_ARGS, float *R fp) {
+  FP_ROWS(fp, m);
+  KERN(rad_fwd_body)(RAD_FWD_PASS, f_am, f_a1, f_a2, f_a3, f_ap, f_a, f_ia1, f_w1, f_w2, f_p0,
+                     f_p1, f_p2, f_m0, f_m1, f_m2, 1);
+}
+
 static void KERN(rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *z2, float *U,
-                          float *ZH, int8_t *P, double *ld) {
-  KERN(rad_fwd_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], r->c1,
-                  r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld);
+                          float *ZH, int8_t *P, double *ld, float *fp) {
+  if (fp)
+    KERN(rad_fwd_store_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5],
+                          r->c1, r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld, fp);
+  else
+    KERN(rad_fwd_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], r->c1,
+                    r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld);
 }
 
 static void KERN(rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
@@ -159,13 +205,19 @@ static NOINLINE void KERN(rad_bwd_fold_w)(
     float c2, const float *R T2, const float *R U, const float *R ZH, const int8_t *R P,
     const float *R x2, float *R gzh_acc, const float *R w, float *R gz2, float *R gr1,
     float *R gt1, float *R o0, float *R o1, float *R o2, float *R o3, float *R o4,
-    float *R o5, float *R gr2, float *R gt2, float *R acc2) {
+    float *R o5, float *R gr2, float *R gt2, float *R acc2, float *R fp) {
+  (void)Bs;
+  FP_ROWS(fp, m);
   for (size_t i = 0; i < m; i++) {
-    float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
-    float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
     float glp[3] = {o0[i], o1[i], o2[i]}, glm[3] = {o3[i], o4[i], o5[i]};
+    /* the fold's parameters as the forward pass cached them */
     rad__fold_par f;
-    rad__fold_par_make(lp, lm, &f);
+    f.am = f_am[i], f.a1 = f_a1[i], f.a2 = f_a2[i], f.a3 = f_a3[i], f.ap = f_ap[i];
+    f.a = f_a[i], f.ia1 = f_ia1[i], f.w1 = f_w1[i], f.w2 = f_w2[i];
+    f.smp[0] = f_p0[i], f.smp[1] = f_p1[i], f.smp[2] = f_p2[i];
+    f.smm[0] = f_m0[i], f.smm[1] = f_m1[i], f.smm[2] = f_m2[i];
+    f.la1 = f.la2 = f.la3 = f.lam = f.lap = 0.0f; /* unused by the backward */
+    f.ia2 = f.ia3 = f.iam = f.iap = f.b = 0.0f;
     const float wi = w[i], g = gz2[i];
     const float s1 = c1 * T1[i], s2 = c2 * T2[i];
     const float es1 = rad__expf(s1), es2 = rad__expf(s2);
@@ -195,10 +247,10 @@ static void KERN(rad_bwd_fold)(const rad__unit *r, size_t m, const float *U, con
                                const int8_t *P, const float *x2, float *gzh_gate, float *acc2,
                                const float *w, float *gz2, float *gr1, float *gt1,
                                float *const gq[6], float *gr2, float *gt2, double *gc1,
-                               double *gc2) {
+                               double *gc2, float *fp) {
   KERN(rad_bwd_fold_w)(m, r->Bs, r->clamped, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4],
                        r->Tq[5], r->c1, r->T1, r->c2, r->T2, U, ZH, P, x2, gzh_gate, w, gz2,
-                       gr1, gt1, gq[0], gq[1], gq[2], gq[3], gq[4], gq[5], gr2, gt2, acc2);
+                       gr1, gt1, gq[0], gq[1], gq[2], gq[3], gq[4], gq[5], gr2, gt2, acc2, fp);
   double a1 = 0.0, a2 = 0.0;
 #pragma omp simd reduction(+ : a1, a2)
   for (size_t i = 0; i < m; i++) {

@@ -128,7 +128,7 @@ void rad__layer_init_params(const rad__layer *L, float *p, uint64_t seed,
 }
 
 void rad__layer_cache_take(const rad__layer *L, size_t m, rad__arena *a,
-                           rad__lcache *c) {
+                           rad__lcache *c, int for_grad) {
   memset(c, 0, sizeof(*c));
   c->X1 = rad__arena_take(a, L->d1 * m, sizeof(float));
   c->Hc = rad__arena_take(a, L->cond.hidden * m, sizeof(float));
@@ -139,6 +139,10 @@ void rad__layer_cache_take(const rad__layer *L, size_t m, rad__arena *a,
     c->Hg = rad__arena_take(a, L->gate.hidden * m, sizeof(float));
     c->GL = rad__arena_take(a, L->gate.out * m, sizeof(float));
     c->P = rad__arena_take(a, L->d2 * m, 1);
+    if (for_grad) {
+      c->FP = rad__arena_take(a, RAD__FP_ROWS * L->d2 * m, sizeof(float));
+      if (!a->base) c->FP = NULL; /* measuring */
+    }
   }
 }
 
@@ -222,7 +226,7 @@ void rad__layer_forward(const rad__layer *L, const float *p, size_t m,
   for (size_t j = 0; j < d2; j++) {
     rad__unit r = unit_rows(L, p, c->O, m, j);
     K->rad_fwd(&r, m, Zin + L->idx2[j] * m, Zout + L->idx2[j] * m, c->U + j * m, c->ZH + j * m,
-               c->P + j * m, ld);
+               c->P + j * m, ld, c->FP ? c->FP + j * RAD__FP_ROWS * m : NULL);
     if (k) {
       const int8_t *P = c->P + j * m;
       for (size_t i = 0; i < m; i++) k[i * kstride + j] = rad__piece_label(P[i]);
@@ -279,7 +283,8 @@ void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
       K->rad_bwd_fold(&r, m, c->U + j * m, c->ZH + j * m, c->P + j * m, Zin + L->idx2[j] * m,
                       s->gZh + j * m, s->gGL + j * m, w, gZ + L->idx2[j] * m, orow(s->gO, d2, m, RAD__O_R1, j),
                       orow(s->gO, d2, m, RAD__O_T1, j), gq, orow(s->gO, d2, m, RAD__O_R2, j),
-                      orow(s->gO, d2, m, RAD__O_T2, j), &gc1, &gc2);
+                      orow(s->gO, d2, m, RAD__O_T2, j), &gc1, &gc2,
+                      c->FP + j * RAD__FP_ROWS * m);
       if (gp) {
         gp[L->off_scale + j] += (float)gc1;
         gp[L->off_scale + d2 + j] += (float)gc2;

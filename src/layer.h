@@ -35,6 +35,7 @@ typedef struct rad__lcache {
   float *U;    /* d2 x m: pre-fold values u (RAD) */
   float *ZH;   /* d2 x m: fold outputs zh (RAD) */
   int8_t *P;   /* d2 x m: pieces 0..4 (RAD) */
+  float *FP;   /* 15 d2 x m: fold parameters cached for backward, or NULL */
   float *Hg;   /* G x m: gating hidden units */
   float *GL;   /* 3 d2 x m: gating logits */
 } rad__lcache;
@@ -60,9 +61,10 @@ void rad__layer_init_params(const rad__layer *L, float *p, uint64_t seed,
 size_t rad__layer_num_labels(const rad__layer *L);
 size_t rad__layer_cond_out(const rad__layer *L);
 
-/* Carves the cache for m columns from an arena (or measures it). */
+/* Carves the cache for m columns from an arena (or measures it); with
+   for_grad the fold parameters are cached for the backward pass. */
 void rad__layer_cache_take(const rad__layer *L, size_t m, rad__arena *a,
-                           rad__lcache *c);
+                           rad__lcache *c, int for_grad);
 
 /* Forward on m columns: Zout = layer(Zin) (Zin == Zout allowed); ADDS
    each column's log-det into ld; writes labels to k[i*kstride + j] when k

@@ -4,7 +4,7 @@
 
 #include "internal.h"
 
-#define RAD__OPTION_COUNT 14 /* keys 1 .. 13 */
+#define RAD__OPTION_COUNT 16 /* keys 1 .. 15 */
 
 typedef struct rad__option_info {
   int key;

@@ -31,7 +31,7 @@ static void max_shapes(const rad__stack *S, size_t *out, size_t *hid,
     *d2 = RAD_MAX(*d2, L->d2);
     rad__arena a = {NULL, SIZE_MAX, 0, 0};
     rad__lcache c;
-    rad__layer_cache_take(L, m, &a, &c);
+    rad__layer_cache_take(L, m, &a, &c, 1);
     *cacheb = a.failed ? SIZE_MAX : RAD_MAX(*cacheb, a.used);
   }
 }
@@ -59,7 +59,7 @@ static void plan_take(const rad__stack *S, int mode, size_t m, rad__arena *a,
   if (mode == RAD__MODE_GRAD) {
     for (size_t l = 0; l < L; l++) {
       rad__lcache c;
-      rad__layer_cache_take(&S->layers[l], m, a, &c);
+      rad__layer_cache_take(&S->layers[l], m, a, &c, 1);
       if (P->cache) P->cache[l] = c;
     }
   } else if (nc) {
@@ -68,7 +68,7 @@ static void plan_take(const rad__stack *S, int mode, size_t m, rad__arena *a,
     for (size_t l = 0; l < L; l++) {
       rad__arena t = {NULL, SIZE_MAX, 0, 0};
       rad__lcache c;
-      rad__layer_cache_take(&S->layers[l], m, &t, &c);
+      rad__layer_cache_take(&S->layers[l], m, &t, &c, 0);
       if (t.failed) {
         a->failed = 1;
         return;
@@ -108,7 +108,7 @@ static rad__lcache *cache_for(const rad__stack *S, plan *P, int mode, size_t l,
                               size_t m, rad__lcache *tmp) {
   if (mode == RAD__MODE_GRAD) return &P->cache[l];
   rad__arena a = {(unsigned char *)(void *)P->cache[0].X1, SIZE_MAX, 0, 0};
-  rad__layer_cache_take(&S->layers[l], m, &a, tmp);
+  rad__layer_cache_take(&S->layers[l], m, &a, tmp, 0);
   return tmp;
 }
 
@@ -199,18 +199,23 @@ static double base_logp(const float *Z, size_t d, size_t m, size_t i) {
   return -0.5 * s - 0.5 * (double)d * LOG_2PI;
 }
 
+static int par_forward(const rad__stack *S, rad_workspace *ws, size_t n, const float *x,
+                       float *z, int32_t *k, float *lp);
+
 int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *x, float *z, int32_t *k, float *lp,
                        float *zs_layers, float *gate_probs) {
   const size_t d = S->dim, nl = S->n_labels;
-  if (!x) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!x) return RAD_EINVAL;
   int rc = rad__check_batch(n, d, sizeof(float));
   if (rc == RAD_OK && S->n_layers) rc = rad__check_batch(n, d * S->n_layers, sizeof(float));
   if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
   if (rc == RAD_OK && gate_probs) rc = rad__check_batch(n, 3 * nl, sizeof(float));
   if (rc) return rc;
   if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
+  if (ws && ws->pool && n >= 2 * ws->threads && !zs_layers && !gate_probs)
+    return par_forward(S, ws, n, x, z, k, lp);
   scratch sc;
   if ((rc = scratch_get(S, ws, RAD__MODE_FWD, n, &sc))) return rc;
   plan P;
@@ -275,24 +280,35 @@ static int inverse_pass(const rad__stack *S, scratch *sc, size_t n,
   return RAD_OK;
 }
 
+static int par_inverse(const rad__stack *S, rad_workspace *ws, size_t n, const float *z,
+                       const int32_t *k, float *x);
+
+/* mode 0: check and write; 1: check only; 2: write only (checked before) */
+static int inverse_mode(const rad__stack *S, rad_workspace *ws, size_t n, const float *z,
+                        const int32_t *k, float *x, int mode) {
+  scratch sc;
+  int rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc);
+  if (rc) return rc;
+  /* A bad label may only show in a late chunk: with several chunks, a
+     first pass checks everything so that nothing is written on error. */
+  if (mode == 1 || (mode == 0 && n > sc.m)) rc = inverse_pass(S, &sc, n, z, k, x, 0);
+  if (rc == RAD_OK && mode != 1) rc = inverse_pass(S, &sc, n, z, k, x, 1);
+  scratch_put(&sc);
+  return rc;
+}
+
 int rad__stack_inverse(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *z, const int32_t *k, float *x) {
   const size_t d = S->dim, nl = S->n_labels;
-  if (!z || !x || (nl && !k)) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!z || !x || (nl && !k)) return RAD_EINVAL;
   int rc = rad__check_batch(n, d, sizeof(float));
   if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
   if (rc) return rc;
   if (!rad__all_finite(z, n * d)) return RAD_ENONFINITE;
   if (nl && !rad__labels_valid(k, n * nl)) return RAD_ELABEL;
-  scratch sc;
-  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
-  /* A bad label may only show in a late chunk: with several chunks, a
-     first pass checks everything so that nothing is written on error. */
-  if (n > sc.m) rc = inverse_pass(S, &sc, n, z, k, x, 0);
-  if (rc == RAD_OK) rc = inverse_pass(S, &sc, n, z, k, x, 1);
-  scratch_put(&sc);
-  return rc;
+  if (ws && ws->pool && n >= 2 * ws->threads) return par_inverse(S, ws, n, z, k, x);
+  return inverse_mode(S, ws, n, z, k, x, 0);
 }
 
 static void draw_normals(uint64_t seed, size_t row0, size_t m, size_t d,
@@ -314,14 +330,18 @@ static void draw_normals(uint64_t seed, size_t row0, size_t m, size_t d,
   }
 }
 
+static int par_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed, uint64_t first,
+                      size_t n, float *x, float *z, int32_t *k);
+
 int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
-                      size_t n, float *x, float *z, int32_t *k) {
+                      uint64_t first, size_t n, float *x, float *z, int32_t *k) {
   const size_t d = S->dim, nl = S->n_labels;
-  if (!x) return RAD_EINVAL;
   if (n == 0) return RAD_OK;
+  if (!x) return RAD_EINVAL;
   int rc = rad__check_batch(n, d, sizeof(float));
   if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
   if (rc) return rc;
+  if (ws && ws->pool && n >= 2 * ws->threads) return par_sample(S, ws, seed, first, n, x, z, k);
   scratch sc;
   if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
   plan P;
@@ -329,12 +349,12 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
   for (size_t row0 = 0; row0 < n && rc == RAD_OK; row0 += sc.m) {
     const size_t m = RAD_MIN(sc.m, n - row0);
     float *Z = P.Z[0];
-    draw_normals(seed, row0, m, d, Z);
+    draw_normals(seed, (size_t)first + row0, m, d, Z);
     if (z) from_fm(Z, d, m, z + row0 * d);
     for (size_t l = S->n_layers; l-- > 0;) {
       rad__lcache tmp;
       rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, m, &tmp);
-      rad__draw dr = {seed, row0, S->loff[l]};
+      rad__draw dr = {seed, (size_t)first + row0, S->loff[l]};
       (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], m, Z, c, NULL, 0,
                                &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL);
     }
@@ -346,39 +366,35 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
   return rc;
 }
 
-int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
-                        const float *x, const float *gz, const float *w,
-                        float wscale, float *gx, float *gp, double *sum_ld,
-                        float *lp) {
+/* The backward pass over one range of rows with one scratch: ADDS the
+   log-density sum into *total and points *gpa_out at the parameter
+   gradient, accumulated in double inside the scratch (valid until the
+   scratch is used again). */
+static int backward_acc(const rad__stack *S, rad_workspace *ws, size_t n, const float *x,
+                        const float *gz, const float *w, float wscale, float *gx, int want_gp,
+                        double *total_out, double **gpa_out, float *lp, scratch *sc) {
   const size_t d = S->dim, L = S->n_layers, np = S->n_params;
-  if (!x) return RAD_EINVAL;
-  if (n == 0) return RAD_OK;
-  int rc = rad__check_batch(n, d, sizeof(float));
+  int rc = scratch_get(S, ws, RAD__MODE_GRAD, n, sc);
   if (rc) return rc;
-  if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
-  if (gz && !rad__all_finite(gz, n * d)) return RAD_ENONFINITE;
-  if (w && !rad__all_finite(w, n)) return RAD_ENONFINITE;
-  scratch sc;
-  if ((rc = scratch_get(S, ws, RAD__MODE_GRAD, n, &sc))) return rc;
   plan P;
   double total = 0.0;
-  plan_take(S, RAD__MODE_GRAD, sc.m, &sc.arena, &P);
+  plan_take(S, RAD__MODE_GRAD, sc->m, &sc->arena, &P);
   double *gpa = P.gpa;
-  if (gp) memset(gpa, 0, np * sizeof(double));
+  if (want_gp) memset(gpa, 0, np * sizeof(double));
   /* A weighted mean skips rows of weight 0 altogether (their values may
      overflow, and 0 x inf is NaN); other calls take every row. */
   const int compact = w && !gz && !gx && !lp;
   for (size_t src = 0; src < n;) {
     size_t m = 0, end = src;
     if (compact) {
-      while (end < n && m < sc.m) m += w[end++] != 0.0f;
+      while (end < n && m < sc->m) m += w[end++] != 0.0f;
       for (size_t r = src, i = 0; r < end; r++)
         if (w[r] != 0.0f) {
           for (size_t f = 0; f < d; f++) P.Z[0][f * m + i] = x[r * d + f];
           P.w[i++] = w[r];
         }
     } else {
-      m = RAD_MIN(sc.m, n - src);
+      m = RAD_MIN(sc->m, n - src);
       end = src + m;
       to_fm(x + src * d, d, m, P.Z[0]);
       for (size_t i = 0; i < m; i++) P.w[i] = w ? w[src + i] : 1.0f;
@@ -407,17 +423,45 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
     if (S->with_base)
       for (size_t f = 0; f < d; f++)
         for (size_t i = 0; i < m; i++) P.gZ[f * m + i] -= P.w[i] * ZL[f * m + i];
-    if (gp) memset(P.gpc, 0, np * sizeof(float));
+    if (want_gp) memset(P.gpc, 0, np * sizeof(float));
     for (size_t l = L; l-- > 0;)
       rad__layer_backward(&S->layers[l], S->params + S->poff[l], m, P.Z[l], P.Z[l + 1],
-                          &P.cache[l], P.w, P.gZ, gp ? P.gpc + S->poff[l] : NULL, &P.bs);
-    if (gp)
+                          &P.cache[l], P.w, P.gZ, want_gp ? P.gpc + S->poff[l] : NULL, &P.bs);
+    if (want_gp)
       for (size_t j = 0; j < np; j++) gpa[j] += P.gpc[j];
     if (gx) {
       std_grad(S, P.gZ, m);
       from_fm(P.gZ, d, m, gx + row0 * d);
     }
   }
+  *total_out += total;
+  *gpa_out = gpa;
+  return RAD_OK;
+}
+
+static int par_backward(const rad__stack *S, rad_workspace *ws, size_t n, const float *x,
+                        const float *gz, const float *w, float wscale, float *gx, int want_gp,
+                        double *total, double **gpa, float *lp, scratch *sc0);
+
+int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
+                        const float *x, const float *gz, const float *w,
+                        float wscale, float *gx, float *gp, double *sum_ld,
+                        float *lp) {
+  const size_t d = S->dim, np = S->n_params;
+  if (n == 0) return RAD_OK;
+  if (!x) return RAD_EINVAL;
+  int rc = rad__check_batch(n, d, sizeof(float));
+  if (rc) return rc;
+  if (!rad__all_finite(x, n * d)) return RAD_ENONFINITE;
+  if (gz && !rad__all_finite(gz, n * d)) return RAD_ENONFINITE;
+  if (w && !rad__all_finite(w, n)) return RAD_ENONFINITE;
+  double total = 0.0, *gpa = NULL;
+  scratch sc;
+  if (ws && ws->pool && n >= 2 * ws->threads)
+    rc = par_backward(S, ws, n, x, gz, w, wscale, gx, gp != NULL, &total, &gpa, lp, &sc);
+  else
+    rc = backward_acc(S, ws, n, x, gz, w, wscale, gx, gp != NULL, &total, &gpa, lp, &sc);
+  if (rc) return rc;
   if (gp) {
     int ok = rad__isfinite_d(total);
     for (size_t j = 0; j < np && ok; j++) ok = rad__isfinite_d(gpa[j]);
@@ -432,6 +476,115 @@ int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
   return RAD_OK;
 }
 
+/* ---- threads: a batch split into one contiguous range per thread ------ */
+
+typedef struct par_job {
+  const rad__stack *S;
+  rad_workspace *ws;
+  int op; /* 0 forward, 1 inverse check, 2 inverse write, 3 sample, 4 backward */
+  size_t n, T;
+  const float *x, *gz, *w;
+  float *z, *lp, *gx;
+  int32_t *k;
+  const int32_t *kin;
+  uint64_t seed, first;
+  float wscale;
+  int want_gp;
+  int rc[RAD__MAX_THREADS];
+  double total[RAD__MAX_THREADS];
+  double *gpa[RAD__MAX_THREADS];
+} par_job;
+
+static void par_task(void *ctx, size_t t) {
+  par_job *J = ctx;
+  const rad__stack *S = J->S;
+  const size_t d = S->dim, nl = S->n_labels;
+  const size_t a = J->n * t / J->T, b = J->n * (t + 1) / J->T, m = b - a;
+  rad_workspace sub = {J->ws->max_batch, J->ws->cap, J->ws->mem + t * J->ws->cap, 1, NULL};
+  int rc = RAD_OK;
+  switch (J->op) {
+  case 0:
+    rc = rad__stack_forward(S, &sub, m, J->x + a * d, J->z ? J->z + a * d : NULL,
+                            J->k ? J->k + a * nl : NULL, J->lp ? J->lp + a : NULL, NULL, NULL);
+    break;
+  case 1:
+  case 2:
+    rc = inverse_mode(S, &sub, m, J->x + a * d, J->kin ? J->kin + a * nl : NULL, J->z + a * d,
+                      J->op == 1 ? 1 : 2);
+    break;
+  case 3:
+    rc = rad__stack_sample(S, &sub, J->seed, J->first + a, m, J->z + a * d,
+                           J->gx ? J->gx + a * d : NULL, J->k ? J->k + a * nl : NULL);
+    break;
+  default: {
+    scratch sc;
+    J->total[t] = 0.0;
+    rc = backward_acc(S, &sub, m, J->x + a * d, J->gz ? J->gz + a * d : NULL,
+                      J->w ? J->w + a : NULL, J->wscale, J->gx ? J->gx + a * d : NULL, J->want_gp,
+                      &J->total[t], &J->gpa[t], J->lp ? J->lp + a : NULL, &sc);
+    break; /* the scratch is the workspace's: nothing to put back */
+  }
+  }
+  J->rc[t] = rc;
+}
+
+static int par_run(par_job *J) {
+  J->T = J->ws->threads;
+  rad__pool_run(J->ws->pool, J->T, par_task, J);
+  for (size_t t = 0; t < J->T; t++)
+    if (J->rc[t]) return J->rc[t];
+  return RAD_OK;
+}
+
+static int par_forward(const rad__stack *S, rad_workspace *ws, size_t n, const float *x,
+                       float *z, int32_t *k, float *lp) {
+  par_job J;
+  memset(&J, 0, sizeof J);
+  J.S = S, J.ws = ws, J.op = 0, J.n = n, J.x = x, J.z = z, J.k = k, J.lp = lp;
+  return par_run(&J);
+}
+
+static int par_inverse(const rad__stack *S, rad_workspace *ws, size_t n, const float *z,
+                       const int32_t *k, float *x) {
+  par_job J;
+  memset(&J, 0, sizeof J);
+  /* every range is checked before any range is written */
+  J.S = S, J.ws = ws, J.op = 1, J.n = n, J.x = z, J.kin = k, J.z = x;
+  int rc = par_run(&J);
+  if (rc) return rc;
+  J.op = 2;
+  return par_run(&J);
+}
+
+static int par_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed, uint64_t first,
+                      size_t n, float *x, float *z, int32_t *k) {
+  par_job J;
+  memset(&J, 0, sizeof J);
+  J.S = S, J.ws = ws, J.op = 3, J.n = n, J.seed = seed, J.first = first, J.z = x, J.gx = z,
+  J.k = k;
+  return par_run(&J);
+}
+
+static int par_backward(const rad__stack *S, rad_workspace *ws, size_t n, const float *x,
+                        const float *gz, const float *w, float wscale, float *gx, int want_gp,
+                        double *total, double **gpa, float *lp, scratch *sc0) {
+  par_job J;
+  memset(&J, 0, sizeof J);
+  J.S = S, J.ws = ws, J.op = 4, J.n = n, J.x = x, J.gz = gz, J.w = w, J.wscale = wscale;
+  J.gx = gx, J.want_gp = want_gp, J.lp = lp;
+  memset(sc0, 0, sizeof *sc0); /* the scratch belongs to the workspace */
+  int rc = par_run(&J);
+  if (rc) return rc;
+  /* sums in thread order: the same result for the same thread count */
+  *total = 0.0;
+  for (size_t t = 0; t < J.T; t++) *total += J.total[t];
+  *gpa = J.gpa[0];
+  if (want_gp)
+    for (size_t t = 1; t < J.T; t++)
+      for (size_t j = 0; j < S->n_params; j++) (*gpa)[j] += J.gpa[t][j];
+  return RAD_OK;
+}
+
 #define RAD__TAG_COMPONENT 0x636f6d70u /* "comp" */
 #define RAD__TAG_ACCEPT 0x61636370u    /* "accp" */
 
@@ -439,9 +592,10 @@ int rad__stack_sample_component(const rad__stack *S, rad_workspace *ws, uint64_t
                                 const int32_t *k, size_t n, size_t max_attempts, float *x,
                                 float *z, double *acceptance) {
   const size_t d = S->dim, nl = S->n_labels;
-  if (!x || (nl && !k) || max_attempts == 0) return RAD_EINVAL;
+  if ((nl && !k) || max_attempts == 0) return RAD_EINVAL;
   if (nl && !rad__labels_valid(k, nl)) return RAD_ELABEL;
   if (n == 0) return RAD_OK;
+  if (!x) return RAD_EINVAL;
   int rc = rad__check_batch(n, d, sizeof(float));
   if (rc) return rc;
   scratch sc;

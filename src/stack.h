@@ -19,10 +19,16 @@ typedef struct rad__stack {
   double std_logdet;     /* - sum log scale */
 } rad__stack;
 
+#include "pool.h"
+
+#define RAD__MAX_THREADS 256
+
 struct rad_workspace {
   size_t max_batch;
-  size_t cap;
-  unsigned char *mem;
+  size_t cap;          /* bytes of one thread's scratch */
+  unsigned char *mem;  /* threads x cap */
+  size_t threads;
+  rad__pool *pool;     /* NULL with one thread */
 };
 
 enum { RAD__MODE_FWD = 0, RAD__MODE_INV = 1, RAD__MODE_GRAD = 2 };
@@ -38,7 +44,7 @@ int rad__stack_forward(const rad__stack *S, rad_workspace *ws, size_t n,
 int rad__stack_inverse(const rad__stack *S, rad_workspace *ws, size_t n,
                        const float *z, const int32_t *k, float *x);
 int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
-                      size_t n, float *x, float *z, int32_t *k);
+                      uint64_t first, size_t n, float *x, float *z, int32_t *k);
 /* Backward of L = sum_i [ w_i * logdet_i + gz_i . z_i ], where logdet
    includes the base density when S->with_base. If gz is NULL it is zero;
    w_i = (w ? w[i] : 1) * wscale. Writes gx (n x d) and gp (summed over the

@@ -150,8 +150,8 @@ END_TEST
 
 /* 200 steps at once equal 120 steps, a stop, and 80 more steps from the
    saved optimizer state, bit for bit (the minibatch order follows the
-   optimizer's step count). */
-START_TEST(test_fit_resume) {
+   optimizer's step count); with a cosine schedule too, given its horizon. */
+static void resume_case(int cosine) {
   float *x = problem(RAD_PROBLEM_RING, 4, N);
   rad_flow *A, *B;
   ck_assert_int_eq(rad_flow_create(RAD_LAYER_RAD, 2, 3, 8, 8, 5, &A), RAD_OK);
@@ -161,6 +161,11 @@ START_TEST(test_fit_resume) {
   rad_fit_options_create(&o);
   rad_fit_options_set(o, RAD_OPTION_BATCH_SIZE, 300); /* batches straddle epochs */
   rad_fit_options_set(o, RAD_OPTION_SEED, 77);
+  if (cosine) {
+    rad_fit_options_set(o, RAD_OPTION_LR_SCHEDULE, 1);
+    rad_fit_options_set(o, RAD_OPTION_LR_HORIZON, 200);
+    rad_fit_options_set(o, RAD_OPTION_LEARNING_RATE, 1e-2);
+  }
   rad_adam *oa, *ob, *oc;
   rad_adam_create(np, &oa);
   rad_adam_create(np, &ob);
@@ -193,6 +198,11 @@ START_TEST(test_fit_resume) {
   rad_adam_free(oa), rad_adam_free(ob), rad_adam_free(oc);
   rad_fit_options_free(o);
   rad_flow_free(A), rad_flow_free(B), rad_flow_free(C);
+}
+
+START_TEST(test_fit_resume) {
+  resume_case(0);
+  resume_case(1);
 }
 END_TEST
 

@@ -337,6 +337,9 @@ START_TEST(test_sample_reproducible) {
   ck_assert_mem_eq(a, b, n * d * sizeof(float));
   ck_assert_mem_eq(ka, kb, n * nl * sizeof(int32_t));
   rad_workspace_free(ws);
+  /* pieces: samples 1000 .. 2999 drawn on their own */
+  ck_assert_int_eq(rad_flow_sample_at(F, 7, 1000, 2000, b, NULL, NULL), RAD_OK);
+  ck_assert_mem_eq(a + 1000 * d, b, 2000 * d * sizeof(float));
   /* a different seed differs */
   ck_assert_int_eq(rad_flow_sample(F, 8, n, b, NULL, NULL), RAD_OK);
   size_t same = 0;

@@ -217,6 +217,66 @@ START_TEST(test_coupling_masks) {
 }
 END_TEST
 
+/* Threads: per-sample results equal the single-threaded ones bit for bit;
+   gradients agree to rounding and repeat exactly for a given thread
+   count; a bad label anywhere writes nothing. */
+START_TEST(test_ws_threads) {
+  const size_t d = 2, n = 5003;
+  rad_flow *F = mixed_flow(d, 21);
+  const size_t nl = rad_flow_num_labels(F), np = rad_flow_num_params(F);
+  float *x = malloc(n * d * sizeof(float)), *lp1 = malloc(n * sizeof(float)), *lp2 = malloc(n * sizeof(float));
+  float *z1 = malloc(n * d * sizeof(float)), *z2 = malloc(n * d * sizeof(float));
+  float *s1 = malloc(n * d * sizeof(float)), *s2 = malloc(n * d * sizeof(float));
+  int32_t *k1 = malloc(n * nl * sizeof(int32_t)), *k2 = malloc(n * nl * sizeof(int32_t));
+  float *g1 = malloc(np * sizeof(float)), *g2 = malloc(np * sizeof(float)), *g3 = malloc(np * sizeof(float));
+  tu_rng r = {5};
+  for (size_t i = 0; i < n * d; i++) x[i] = (float)tu_gauss(&r);
+  rad_workspace *ws;
+  ck_assert_int_eq(rad_workspace_create(F, 500, &ws), RAD_OK);
+  ck_assert_int_eq(rad_flow_forward_ws(F, ws, n, x, z1, k1, lp1), RAD_OK);
+  ck_assert_int_eq(rad_flow_sample_ws(F, ws, 9, n, s1, NULL, NULL), RAD_OK);
+  double m1, m2, m3;
+  ck_assert_int_eq(rad_flow_grad_ws(F, ws, n, x, g1, &m1), RAD_OK);
+  const size_t single = rad_workspace_size(ws);
+  for (int T = 2; T <= 3; T++) {
+    ck_assert_int_eq(rad_workspace_set_option(ws, RAD_OPTION_THREADS, T), RAD_OK);
+    double v;
+    ck_assert_int_eq(rad_workspace_get_option(ws, RAD_OPTION_THREADS, &v), RAD_OK);
+    ck_assert(v == T);
+    ck_assert_uint_eq(rad_workspace_size(ws), (size_t)T * single);
+    ck_assert_int_eq(rad_flow_forward_ws(F, ws, n, x, z2, k2, lp2), RAD_OK);
+    ck_assert_mem_eq(z1, z2, n * d * sizeof(float));
+    ck_assert_mem_eq(k1, k2, n * nl * sizeof(int32_t));
+    ck_assert_mem_eq(lp1, lp2, n * sizeof(float));
+    ck_assert_int_eq(rad_flow_sample_ws(F, ws, 9, n, s2, NULL, NULL), RAD_OK);
+    ck_assert_mem_eq(s1, s2, n * d * sizeof(float));
+    ck_assert_int_eq(rad_flow_inverse_ws(F, ws, n, z1, k1, s2), RAD_OK);
+    for (size_t i = 0; i < n * d; i++) ck_assert(fabsf(s2[i] - x[i]) <= 1e-4f * (1 + fabsf(x[i])));
+    ck_assert_int_eq(rad_flow_grad_ws(F, ws, n, x, g2, &m2), RAD_OK);
+    ck_assert_int_eq(rad_flow_grad_ws(F, ws, n, x, g3, &m3), RAD_OK);
+    ck_assert_mem_eq(g2, g3, np * sizeof(float)); /* reproducible for this T */
+    ck_assert(m2 == m3);
+    ck_assert_double_eq_tol(m1, m2, 1e-6 * (1 + fabs(m1)));
+    for (size_t j = 0; j < np; j++) ck_assert(fabsf(g1[j] - g2[j]) <= 1e-4f * (1 + fabsf(g1[j])));
+    /* a bad label in the last thread's range: nothing is written */
+    int32_t keep = k1[(n - 1) * nl];
+    k1[(n - 1) * nl] = 9;
+    for (size_t i = 0; i < n * d; i++) s2[i] = 42.0f;
+    ck_assert_int_eq(rad_flow_inverse_ws(F, ws, n, z1, k1, s2), RAD_ELABEL);
+    for (size_t i = 0; i < n * d; i++) ck_assert(s2[i] == 42.0f);
+    k1[(n - 1) * nl] = keep;
+  }
+  ck_assert_int_eq(rad_workspace_set_option(ws, RAD_OPTION_THREADS, 0), RAD_EINVAL);
+  ck_assert_int_eq(rad_workspace_set_option(ws, RAD_OPTION_THREADS, 1.5), RAD_EINVAL);
+  ck_assert_int_eq(rad_workspace_set_option(ws, RAD_OPTION_LEARNING_RATE, 1), RAD_EINVAL);
+  ck_assert_int_eq(rad_workspace_set_option(ws, RAD_OPTION_THREADS, 1), RAD_OK);
+  rad_workspace_free(ws);
+  free(x), free(lp1), free(lp2), free(z1), free(z2), free(s1), free(s2), free(k1), free(k2);
+  free(g1), free(g2), free(g3);
+  rad_flow_free(F);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("workspace");
   TCase *tc = tcase_create("workspace");
@@ -225,6 +285,7 @@ int main(void) {
   tcase_add_test(tc, test_ws_other_flows);
   tcase_add_test(tc, test_flow_from_layers);
   tcase_add_test(tc, test_coupling_masks);
+  tcase_add_test(tc, test_ws_threads);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

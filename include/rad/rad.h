@@ -36,8 +36,9 @@
  * Functions that take a pointer without a length cannot detect a buffer
  * that is too short: passing one is undefined behaviour, as with memcpy.
  * Where a length is passed (get/set params), a mismatch is RAD_ESIZE.
- * n = 0 is a valid empty batch (RAD_OK, nothing written) except for
- * gradients of a mean, where it is RAD_EINVAL.
+ * n = 0 is a valid empty batch (RAD_OK, nothing written; its buffers may
+ * be NULL) except for gradients of a mean, where it is RAD_EINVAL. A
+ * backward pass of a sum over an empty batch writes a zero gradient.
  *
  * Handles. Handles are opaque: `typedef struct rad_flow rad_flow;` and so
  * on. Each *_create / *_load has a *_free that accepts NULL.
@@ -141,7 +142,15 @@ enum {
   RAD_OPTION_LR_SCHEDULE = 12, /* 0: constant (default); 1: cosine decay
                                   from the learning rate to
                                   LR_FINAL_FRACTION of it over the steps */
-  RAD_OPTION_LR_FINAL_FRACTION = 13 /* [0, 1], default 0.01 */
+  RAD_OPTION_LR_FINAL_FRACTION = 13, /* [0, 1], default 0.01 */
+  RAD_OPTION_LR_HORIZON = 14,  /* the schedule's length in optimizer steps,
+                                  counted from the optimizer's step count,
+                                  so a resumed fit continues the same
+                                  decay; 0 (default): this call's steps */
+
+  /* Workspaces (rad_workspace_set_option) and fits: */
+  RAD_OPTION_THREADS = 15      /* threads a batch is split across, 1 .. 256
+                                  (default 1) */
 };
 /* Range and default of an option; any output may be NULL.
    RAD_EINVAL for an unknown option. */
@@ -389,6 +398,13 @@ RAD_API int rad_flow_inverse(const rad_flow *flow, size_t n, const float *z,
 RAD_API int rad_flow_sample(const rad_flow *flow, uint64_t seed, size_t n,
                             float *x, float *z, int32_t *k);
 
+/* Samples first .. first + n - 1 of the seed's sequence: the same values
+   rad_flow_sample would give at those positions, so a large sample can be
+   drawn in pieces. */
+RAD_API int rad_flow_sample_at(const rad_flow *flow, uint64_t seed,
+                               uint64_t first, size_t n, float *x, float *z,
+                               int32_t *k);
+
 /* Gradient of the MEAN log-likelihood of the batch w.r.t. every parameter
    (same order as get_params). mean_log_prob may be NULL. n = 0 is
    RAD_EINVAL. RAD_ENUMERIC (nothing written) if the mean or the gradient
@@ -448,8 +464,20 @@ RAD_API int rad_workspace_create(const rad_flow *flow, size_t max_batch,
                                  rad_workspace **out);
 RAD_API void rad_workspace_free(rad_workspace *ws);
 RAD_API size_t rad_workspace_max_batch(const rad_workspace *ws);
-/* Bytes of scratch the workspace holds. */
+/* Bytes of scratch the workspace holds (all threads). */
 RAD_API size_t rad_workspace_size(const rad_workspace *ws);
+/* RAD_OPTION_THREADS: a workspace with T > 1 threads keeps T - 1 worker
+   threads (sleeping between calls) and splits each batch of at least 2T
+   samples into T contiguous ranges, one per thread, each with its own
+   scratch of the workspace's size. Per-sample results (log_prob, forward,
+   inverse, sample) do not depend on T; batch means and gradients sum the
+   ranges in a fixed order, so they are reproducible for a given T. The
+   workspace is still used by one calling thread at a time. OpenBLAS's own
+   thread count is left alone (small matrices run single-threaded). */
+RAD_API int rad_workspace_set_option(rad_workspace *ws, int option,
+                                     double value);
+RAD_API int rad_workspace_get_option(const rad_workspace *ws, int option,
+                                     double *value);
 
 RAD_API int rad_flow_log_prob_ws(const rad_flow *flow, rad_workspace *ws,
                                  size_t n, const float *x, float *log_prob);
@@ -462,6 +490,9 @@ RAD_API int rad_flow_inverse_ws(const rad_flow *flow, rad_workspace *ws,
 RAD_API int rad_flow_sample_ws(const rad_flow *flow, rad_workspace *ws,
                                uint64_t seed, size_t n, float *x, float *z,
                                int32_t *k);
+RAD_API int rad_flow_sample_at_ws(const rad_flow *flow, rad_workspace *ws,
+                                  uint64_t seed, uint64_t first, size_t n,
+                                  float *x, float *z, int32_t *k);
 RAD_API int rad_flow_grad_ws(const rad_flow *flow, rad_workspace *ws,
                              size_t n, const float *x, float *grad,
                              double *mean_log_prob);
@@ -529,7 +560,9 @@ typedef int (*rad_fit_callback)(void *user, uint64_t step,
    opt may be NULL (a fresh Adam, discarded at the end); given, it must
    have num_params entries and is continued (its step count goes on, and
    with it the minibatch order, so a fit resumed with the same data, seed
-   and optimizer state takes the same steps as one that never stopped).
+   and optimizer state takes the same steps as one that never stopped;
+   with a schedule, set LR_HORIZON for that). The learning rate and its
+   schedule come from the options; beta1, beta2 and epsilon from opt.
    options may be NULL (defaults). Minibatches: the data is visited in
    epochs, each a fresh permutation of 0..n-1 drawn from (SEED, epoch);
    optimizer step t uses positions t*B .. t*B+B-1 of the concatenated
