@@ -77,7 +77,7 @@ static void KERN(row_sums_add)(float *g, const float *A, size_t rows, size_t m) 
         *R f_p0 = (fp) + 9 * (m), *R f_p1 = (fp) + 10 * (m), *R f_p2 = (fp) + 11 * (m), \
         *R f_m0 = (fp) + 12 * (m), *R f_m1 = (fp) + 13 * (m), *R f_m2 = (fp) + 14 * (m)
 
-static inline void KERN(rad_fwd_body)(size_t m, float Bs, const float *R q0, const float *R q1,
+static inline __attribute__((always_inline)) void KERN(rad_fwd_body)(size_t m, float Bs, const float *R q0, const float *R q1,
                                       const float *R q2, const float *R q3, const float *R q4,
                                       const float *R q5, float c1, const float *R T1,
                                       const float *R t1, float c2, const float *R T2,
@@ -88,13 +88,16 @@ static inline void KERN(rad_fwd_body)(size_t m, float Bs, const float *R q0, con
                                       float *R f_ia1, float *R f_w1, float *R f_w2,
                                       float *R f_p0, float *R f_p1, float *R f_p2,
                                       float *R f_m0, float *R f_m1, float *R f_m2,
-                                      const int store) {
+                                      const int store, const int bounded) {
   for (size_t i = 0; i < m; i++) {
     float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
     float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
     float zh, ls;
     rad__fold_par f;
-    rad__fold_par_make(lp, lm, &f);
+    if (bounded)
+      rad__fold_par_make_bounded(lp, lm, &f);
+    else
+      rad__fold_par_make(lp, lm, &f);
     const float s1 = c1 * T1[i], s2 = c2 * T2[i];
     const float u = x2[i] * rad__expf(s1) + t1[i];
     const int pc = rad__fold_fwd(&f, u, &zh, &ls);
@@ -120,25 +123,42 @@ static inline void KERN(rad_fwd_body)(size_t m, float Bs, const float *R q0, con
       int8_t *R P, double *R ld
 #define RAD_FWD_PASS m, Bs, q0, q1, q2, q3, q4, q5, c1, T1, t1, c2, T2, t2, x2, z2, U, ZH, P, ld
 
-static NOINLINE void KERN(rad_fwd_w)(RAD_FWD_ARGS) {
+/* four copies: caching or not, bounded logits or not (constants, so
+   each copy is its own straight vector loop) */
+static NOINLINE void KERN(rad_fwd_w0)(RAD_FWD_ARGS) {
   KERN(rad_fwd_body)(RAD_FWD_PASS, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                     NULL, NULL, NULL, NULL, NULL, 0);
+                     NULL, NULL, NULL, NULL, NULL, 0, 0);
 }
-
-static NOINLINE void KERN(rad_fwd_store_w)(RAD_FWD_ARGS, float *R fp) {
+static NOINLINE void KERN(rad_fwd_w1)(RAD_FWD_ARGS) {
+  KERN(rad_fwd_body)(RAD_FWD_PASS, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                     NULL, NULL, NULL, NULL, NULL, 0, 1);
+}
+static NOINLINE void KERN(rad_fwd_store_w0)(RAD_FWD_ARGS, float *R fp) {
   FP_ROWS(fp, m);
   KERN(rad_fwd_body)(RAD_FWD_PASS, f_am, f_a1, f_a2, f_a3, f_ap, f_a, f_ia1, f_w1, f_w2, f_p0,
-                     f_p1, f_p2, f_m0, f_m1, f_m2, 1);
+                     f_p1, f_p2, f_m0, f_m1, f_m2, 1, 0);
+}
+static NOINLINE void KERN(rad_fwd_store_w1)(RAD_FWD_ARGS, float *R fp) {
+  FP_ROWS(fp, m);
+  KERN(rad_fwd_body)(RAD_FWD_PASS, f_am, f_a1, f_a2, f_a3, f_ap, f_a, f_ia1, f_w1, f_w2, f_p0,
+                     f_p1, f_p2, f_m0, f_m1, f_m2, 1, 1);
 }
 
 static void KERN(rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *z2, float *U,
                           float *ZH, int8_t *P, double *ld, float *fp) {
-  if (fp)
-    KERN(rad_fwd_store_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5],
-                          r->c1, r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld, fp);
+  /* with the soft clamp at B <= 20 every logit is within +-20 */
+  const int bounded = r->clamped && r->Bs <= RAD__BOUNDED;
+#define RAD_FWD_UNIT m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], \
+                     r->c1, r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld
+  if (fp && bounded)
+    KERN(rad_fwd_store_w1)(RAD_FWD_UNIT, fp);
+  else if (fp)
+    KERN(rad_fwd_store_w0)(RAD_FWD_UNIT, fp);
+  else if (bounded)
+    KERN(rad_fwd_w1)(RAD_FWD_UNIT);
   else
-    KERN(rad_fwd_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], r->c1,
-                    r->T1, r->t1, r->c2, r->T2, r->t2, x2, z2, U, ZH, P, ld);
+    KERN(rad_fwd_w0)(RAD_FWD_UNIT);
+#undef RAD_FWD_UNIT
 }
 
 static void KERN(rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
