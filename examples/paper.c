@@ -99,6 +99,7 @@ typedef struct config {
   const char *out;
   double rad_lr, realnvp_lr; /* learning rate per model */
   int schedule; /* 0 constant, 1 cosine */
+  double clip;  /* gradient norm clipping, 0 = none */
   double logit_bound;
   size_t layers, rad_hidden, rad_gate_hidden, realnvp_hidden;
   size_t batch, train_size, test_size;
@@ -135,6 +136,8 @@ static void usage(FILE *f) {
       "                       were chosen per model on validation seeds\n"
       "                       101-103, never on reported runs\n"
       "                       (docs/experiments.md)\n"
+      "  --clip-norm C        clip each minibatch gradient to Euclidean norm\n"
+      "                       C; 0 = no clipping (default 10)\n"
       "  --batch B            minibatch size (default 500)\n"
       "  --train-size N       training points per problem (default 10000)\n"
       "  --test-size N        test points per problem (default 10000)\n"
@@ -310,6 +313,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
   cfg->rad_lr = 3e-3;
   cfg->realnvp_lr = 1e-3;
   cfg->schedule = 1;
+  cfg->clip = 10.0;
   cfg->logit_bound = 3.0;
   cfg->layers = 6;
   cfg->rad_hidden = 8;
@@ -323,7 +327,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
   cfg->quiet = 0;
 
   static const char *const with_value[] = {
-      "--problems", "--models", "--steps", "--seed", "--out", "--lr", "--rad-lr", "--realnvp-lr",
+      "--problems", "--models", "--steps", "--seed", "--out", "--lr", "--rad-lr", "--realnvp-lr", "--clip-norm",
       "--lr-schedule", "--logit-bound", "--layers", "--rad-hidden",
       "--rad-gate-hidden", "--realnvp-hidden", "--batch", "--train-size",
       "--test-size", "--jobs"};
@@ -393,6 +397,9 @@ static int parse_args(int argc, char **argv, config *cfg) {
       if (rc == 0 && !(lr > 0.0)) return usage_error("%s: %s must be > 0", name, val);
       if (strcmp(name, "--realnvp-lr") != 0) cfg->rad_lr = lr;
       if (strcmp(name, "--rad-lr") != 0) cfg->realnvp_lr = lr;
+    } else if (strcmp(name, "--clip-norm") == 0) {
+      rc = parse_double(name, val, 1, &cfg->clip);
+      if (rc == 0 && !(cfg->clip >= 0.0)) return usage_error("--clip-norm: %s must be >= 0", val);
     } else if (strcmp(name, "--lr-schedule") == 0) {
       if (strcmp(val, "constant") == 0)
         cfg->schedule = 0;
@@ -962,6 +969,7 @@ static int do_run(run *r) {
         {RAD_OPTION_LEARNING_RATE, m == MODEL_RAD ? cfg->rad_lr : cfg->realnvp_lr,
          "LEARNING_RATE"},
         {RAD_OPTION_LR_SCHEDULE, (double)cfg->schedule, "LR_SCHEDULE"},
+        {RAD_OPTION_CLIP_NORM, cfg->clip, "CLIP_NORM"},
         {RAD_OPTION_SEED, (double)fit_seed, "SEED"},
         {RAD_OPTION_REPORT_EVERY, REPORT_EVERY, "REPORT_EVERY"},
         {RAD_OPTION_EVAL_EVERY, 0, "EVAL_EVERY"},
@@ -1280,11 +1288,11 @@ static void body_markdown(FILE *f, const session *S) {
           "Mean test log-likelihood in nats on a fresh %zu-point sample "
           "(higher is better); gap = true LL - model LL.\n"
           "%llu Adam steps, batch %zu, learning rate %g for RAD and %g for "
-          "REAL NVP (%s), %zu training "
+          "REAL NVP (%s, gradients clipped at norm %g), %zu training "
           "points, %zu layers; RAD H = %zu, G = %zu, logit bound %g; "
           "REAL NVP H = %zu; seed %llu. librad %s.\n\n",
           cfg->test_size, (unsigned long long)cfg->steps, cfg->batch, cfg->rad_lr, cfg->realnvp_lr,
-          cfg->schedule ? "cosine" : "constant", cfg->train_size, cfg->layers,
+          cfg->schedule ? "cosine" : "constant", cfg->clip, cfg->train_size, cfg->layers,
           cfg->rad_hidden, cfg->rad_gate_hidden, cfg->logit_bound,
           cfg->realnvp_hidden, (unsigned long long)cfg->seed,
           rad_version_string());

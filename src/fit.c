@@ -121,6 +121,7 @@ int rad_flow_fit(rad_flow *F, rad_adam *opt, const rad_fit_options *options,
   const uint64_t eval_every = (uint64_t)options->v[RAD_OPTION_EVAL_EVERY];
   const uint64_t report_every = (uint64_t)options->v[RAD_OPTION_REPORT_EVERY];
   const int keep_best = options->v[RAD_OPTION_KEEP_BEST] != 0.0 && n_heldout > 0;
+  const double clip = options->v[RAD_OPTION_CLIP_NORM];
   rc = rad__check_batch(B, d, sizeof(float));
   if (rc) return rc;
 
@@ -165,6 +166,15 @@ int rad_flow_fit(rad_flow *F, rad_adam *opt, const rad_fit_options *options,
     double mean;
     rc = rad_flow_grad_ws(F, ws, B, batch, grad, &mean);
     if (rc) goto done;
+    if (clip > 0.0) {
+      double nn = 0.0;
+      for (size_t j = 0; j < np; j++) nn += (double)grad[j] * grad[j];
+      nn = sqrt(nn);
+      if (nn > clip) {
+        const float sc = (float)(clip / nn);
+        for (size_t j = 0; j < np; j++) grad[j] *= sc;
+      }
+    }
     rc = rad__adam_step_lr(opt, F->params, grad, np, lr_at(options, t, steps, T));
     if (rc) {
       if (rc == RAD_ENONFINITE) rc = RAD_ENUMERIC;

@@ -4,7 +4,7 @@
 
 #include "internal.h"
 
-#define RAD__OPTION_COUNT 16 /* keys 1 .. 15 */
+#define RAD__OPTION_COUNT 17 /* keys 1 .. 16 */
 
 typedef struct rad__option_info {
   int key;

@@ -341,6 +341,65 @@ START_TEST(test_fit_nonfinite_step) {
 }
 END_TEST
 
+/* Clipping: one fit step with RAD_OPTION_CLIP_NORM equals an Adam step on
+   the batch gradient scaled down to that norm. */
+START_TEST(test_fit_clip) {
+  const size_t n = 500;
+  float *x = problem(RAD_PROBLEM_SPIRAL, 3, n);
+  rad_flow *A, *B;
+  rad_flow_create(RAD_LAYER_RAD, 2, 2, 8, 8, 4, &A);
+  tu_perturb_flow(A, 0.3, 2);
+  rad_flow_copy(A, &B);
+  const size_t np = rad_flow_num_params(A);
+  float *g = malloc(np * sizeof(float)), *p = malloc(np * sizeof(float)), *q = malloc(np * sizeof(float));
+  /* the fit takes the whole set as its one batch, in permuted order: the
+     mean gradient does not depend on the order beyond rounding */
+  ck_assert_int_eq(rad_flow_grad(B, n, x, g, NULL), RAD_OK);
+  double nn = 0;
+  for (size_t j = 0; j < np; j++) nn += (double)g[j] * g[j];
+  nn = sqrt(nn);
+  const double clip = 0.25 * nn;
+  for (size_t j = 0; j < np; j++) g[j] = (float)(g[j] * (clip / nn));
+  rad_adam *opt;
+  rad_adam_create(np, &opt);
+  rad_flow_get_params(B, p, np);
+  ck_assert_int_eq(rad_adam_step(opt, p, g, np), RAD_OK);
+  rad_fit_options *o;
+  rad_fit_options_create(&o);
+  rad_fit_options_set(o, RAD_OPTION_STEPS, 1);
+  rad_fit_options_set(o, RAD_OPTION_BATCH_SIZE, (double)n);
+  ck_assert_int_eq(rad_fit_options_set(o, RAD_OPTION_CLIP_NORM, clip), RAD_OK);
+  ck_assert_int_eq(rad_fit_options_set(o, RAD_OPTION_CLIP_NORM, -1), RAD_EINVAL);
+  ck_assert_int_eq(rad_flow_fit(A, NULL, o, n, x, 0, NULL, NULL, NULL, NULL), RAD_OK);
+  rad_flow_get_params(A, q, np);
+  /* Adam's first step is lr * sign-like; with clipping the moments see
+     the scaled gradient, which a first step cannot tell apart: compare a
+     second step instead */
+  rad_flow_set_params(B, p, np);
+  ck_assert_int_eq(rad_flow_grad(B, n, x, g, NULL), RAD_OK);
+  for (size_t j = 0; j < np; j++) ck_assert(fabsf(q[j] - p[j]) <= 1e-5f * (1 + fabsf(p[j])));
+  /* two steps: the second's moments mix a clipped and an unclipped
+     gradient differently from two unclipped ones */
+  rad_flow *C;
+  rad_flow_create(RAD_LAYER_RAD, 2, 2, 8, 8, 4, &C);
+  tu_perturb_flow(C, 0.3, 2);
+  rad_fit_options_set(o, RAD_OPTION_STEPS, 2);
+  rad_fit_options_set(o, RAD_OPTION_CLIP_NORM, 0);
+  rad_flow *D;
+  rad_flow_copy(C, &D);
+  ck_assert_int_eq(rad_flow_fit(C, NULL, o, n, x, 0, NULL, NULL, NULL, NULL), RAD_OK);
+  rad_fit_options_set(o, RAD_OPTION_CLIP_NORM, 1e-3 * nn);
+  ck_assert_int_eq(rad_flow_fit(D, NULL, o, n, x, 0, NULL, NULL, NULL, NULL), RAD_OK);
+  rad_flow_get_params(C, p, np);
+  rad_flow_get_params(D, q, np);
+  ck_assert(memcmp(p, q, np * sizeof(float)) != 0);
+  free(x), free(g), free(p), free(q);
+  rad_adam_free(opt);
+  rad_fit_options_free(o);
+  rad_flow_free(A), rad_flow_free(B), rad_flow_free(C), rad_flow_free(D);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("fit");
   TCase *tc = tcase_create("fit");
@@ -351,6 +410,7 @@ int main(void) {
   tcase_add_test(tc, test_fit_callback_and_allocations);
   tcase_add_test(tc, test_fit_keep_best);
   tcase_add_test(tc, test_fit_nonfinite_step);
+  tcase_add_test(tc, test_fit_clip);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

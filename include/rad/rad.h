@@ -149,8 +149,11 @@ enum {
                                   decay; 0 (default): this call's steps */
 
   /* Workspaces (rad_workspace_set_option) and fits: */
-  RAD_OPTION_THREADS = 15      /* threads a batch is split across, 1 .. 256
+  RAD_OPTION_THREADS = 15,     /* threads a batch is split across, 1 .. 256
                                   (default 1) */
+  RAD_OPTION_CLIP_NORM = 16    /* fits: scale each minibatch gradient down
+                                  to at most this Euclidean norm before the
+                                  Adam step (0 = no clipping, default) */
 };
 /* Range and default of an option; any output may be NULL.
    RAD_EINVAL for an unknown option. */
