@@ -137,7 +137,7 @@ static void usage(FILE *f) {
       "                       101-103, never on reported runs\n"
       "                       (docs/experiments.md)\n"
       "  --clip-norm C        clip each minibatch gradient to Euclidean norm\n"
-      "                       C; 0 = no clipping (default 10)\n"
+      "                       C; 0 = no clipping (default 0)\n"
       "  --batch B            minibatch size (default 500)\n"
       "  --train-size N       training points per problem (default 10000)\n"
       "  --test-size N        test points per problem (default 10000)\n"
@@ -313,7 +313,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
   cfg->rad_lr = 3e-3;
   cfg->realnvp_lr = 1e-3;
   cfg->schedule = 1;
-  cfg->clip = 10.0;
+  cfg->clip = 0.0;
   cfg->logit_bound = 3.0;
   cfg->layers = 6;
   cfg->rad_hidden = 8;
