@@ -112,6 +112,6 @@ int rad_coupling_backward(const rad_coupling *c, size_t n, const float *x,
   }
   if (!x || !gz) return RAD_EINVAL;
   rad__stack S = rad__coupling_stack(c);
-  return rad__stack_backward(&S, NULL, n, x, gz, glog_det, glog_det ? 1.0f : 0.0f, gx, gparams,
+  return rad__stack_backward(&S, NULL, n, x, gz, glog_det, glog_det ? 1.0 : 0.0, gx, gparams,
                              NULL, NULL);
 }

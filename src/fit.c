@@ -123,6 +123,7 @@ int rad_flow_fit(rad_flow *F, rad_adam *opt, const rad_fit_options *options,
   const int keep_best = options->v[RAD_OPTION_KEEP_BEST] != 0.0 && n_heldout > 0;
   const double clip = options->v[RAD_OPTION_CLIP_NORM];
   rc = rad__check_batch(B, d, sizeof(float));
+  if (rc == RAD_OK) rc = rad__check_batch(n, 1, sizeof(size_t)); /* the permutation */
   if (rc) return rc;
 
   uint64_t cur_epoch = UINT64_MAX, t_done = 0;

@@ -10,6 +10,7 @@ int rad_flow_create_empty(size_t dim, rad_flow **out) {
   if (!out) return RAD_EINVAL;
   *out = NULL;
   if (dim == 0) return RAD_EINVAL;
+  if (dim > SIZE_MAX / 16) return RAD_ETOOBIG; /* as rad_coupling_create */
   rad_flow *F = calloc(1, sizeof(*F));
   if (!F) return RAD_ENOMEM;
   F->dim = dim;
@@ -356,8 +357,7 @@ int rad_flow_grad_ws(const rad_flow *F, rad_workspace *ws, size_t n,
   if (!F || !x || !grad || n == 0) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   double sum;
-  int rc = rad__stack_backward(&S, ws, n, x, NULL, NULL, (float)(1.0 / (double)n),
-                               NULL, grad, &sum, NULL);
+  int rc = rad__stack_backward(&S, ws, n, x, NULL, NULL, 1.0 / (double)n, NULL, grad, &sum, NULL);
   if (rc == RAD_OK && mean_log_prob) *mean_log_prob = sum / (double)n;
   return rc;
 }
@@ -370,6 +370,9 @@ int rad_flow_grad_weighted_ws(const rad_flow *F, rad_workspace *ws, size_t n,
                               const float *x, const float *weights, float *grad,
                               double *weighted_mean_log_prob) {
   if (!F || !x || !weights || !grad || n == 0) return RAD_EINVAL;
+  /* the inputs, x and the weights, must have a byte count that fits */
+  int rc = rad__check_batch(n, F->dim + 1, sizeof(float));
+  if (rc) return rc;
   if (!rad__all_finite(weights, n)) return RAD_ENONFINITE;
   double sw = 0.0;
   for (size_t i = 0; i < n; i++) {
@@ -379,8 +382,7 @@ int rad_flow_grad_weighted_ws(const rad_flow *F, rad_workspace *ws, size_t n,
   if (!(sw > 0.0) || !isfinite(sw)) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
   double sum;
-  int rc = rad__stack_backward(&S, ws, n, x, NULL, weights, (float)(1.0 / sw), NULL, grad, &sum,
-                               NULL);
+  rc = rad__stack_backward(&S, ws, n, x, NULL, weights, 1.0 / sw, NULL, grad, &sum, NULL);
   if (rc == RAD_OK && weighted_mean_log_prob) *weighted_mean_log_prob = sum / sw;
   return rc;
 }
@@ -410,8 +412,11 @@ int rad_flow_score_ws(const rad_flow *F, rad_workspace *ws, size_t n,
   if (n == 0) return RAD_OK;
   if (!score) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_backward(&S, ws, n, x, NULL, NULL, 1.0f, score, NULL, NULL,
-                             log_prob);
+  int rc = rad__stack_backward(&S, ws, n, x, NULL, NULL, 1.0, score, NULL, NULL, log_prob);
+  /* far in the tails (log p = -inf) the score is not a number: say so
+     rather than hand NaN to the caller */
+  if (rc == RAD_OK && !rad__all_finite(score, n * F->dim)) rc = RAD_EOVERFLOW;
+  return rc;
 }
 int rad_flow_score(const rad_flow *F, size_t n, const float *x, float *score,
                    float *log_prob) {
@@ -426,7 +431,8 @@ int rad_workspace_create(const rad_flow *F, size_t max_batch,
   *out = NULL;
   if (!F || max_batch == 0) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  size_t b = rad__stack_scratch_bytes(&S, RAD__MODE_GRAD, max_batch);
+  const size_t chunk = (RAD_MIN(max_batch, (size_t)RAD__CHUNK_MAX) + RAD__PAD - 1) / RAD__PAD * RAD__PAD;
+  size_t b = rad__stack_scratch_bytes(&S, RAD__MODE_GRAD, chunk);
   if (b == SIZE_MAX) return RAD_ETOOBIG;
   rad_workspace *ws = calloc(1, sizeof(*ws));
   if (!ws) return RAD_ENOMEM;

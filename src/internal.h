@@ -44,6 +44,11 @@ void rad__sgemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
                 const float *A, size_t lda, const float *B, size_t ldb,
                 float beta, float *C, size_t ldc);
 
+/* Sample-column products in fixed blocks; see blas.c. */
+#define RAD__COLS 128u
+void rad__sgemm_cols(int ta, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                     const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
 /* ---- counter-based random numbers (rng.c) ----------------------------- */
 /* Philox4x32-10 block for a 64-bit key and a 128-bit counter (c0..c3). */
 void rad__philox(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2,

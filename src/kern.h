@@ -35,13 +35,13 @@ typedef struct rad__kernels {
      log|f'(u)| into ld. With fp (15 x m floats, or NULL) it caches the
      fold parameters the backward pass needs. */
   void (*rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *z2, float *U,
-                  float *ZH, int8_t *P, double *ld, float *fp);
+                  float *ZH, int32_t *P, double *ld, float *fp);
   /* ADDS log p(k|z) (inner pieces) into ld; g0..g2 are the gate logits. */
-  void (*rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
+  void (*rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int32_t *P,
                        const float *g0, const float *g1, const float *g2, double *ld);
   /* Backward of the gating term scaled by w: writes dL/dg into gg0..gg2,
      the direct dL/dl+- into gq[0..5] (before the clamp), dL/dzh into gzh. */
-  void (*rad_bwd_gate)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
+  void (*rad_bwd_gate)(const rad__unit *r, size_t m, const float *ZH, const int32_t *P,
                        const float *g0, const float *g1, const float *g2, const float *w,
                        float *gg0, float *gg1, float *gg2, float *const gq[6], float *gzh);
   /* Backward of post-affine, fold, pre-affine, clamp and tanh scales.
@@ -49,7 +49,7 @@ typedef struct rad__kernels {
      gzh_gate: dL/dzh through the gate in, scratch out; acc2: scratch (m).
      Writes gr1, gt1, gr2, gt2; ADDS dL/dc1, dL/dc2 into *gc1, *gc2. */
   void (*rad_bwd_fold)(const rad__unit *r, size_t m, const float *U, const float *ZH,
-                       const int8_t *P, const float *x2, float *gzh_gate, float *acc2,
+                       const int32_t *P, const float *x2, float *gzh_gate, float *acc2,
                        const float *w, float *gz2, float *gr1, float *gt1,
                        float *const gq[6], float *gr2, float *gt2, double *gc1,
                        double *gc2, float *fp);

@@ -82,7 +82,7 @@ static inline __attribute__((always_inline)) void KERN(rad_fwd_body)(size_t m, f
                                       const float *R q5, float c1, const float *R T1,
                                       const float *R t1, float c2, const float *R T2,
                                       const float *R t2, const float *R x2, float *R z2,
-                                      float *R U, float *R ZH, int8_t *R P, double *R ld,
+                                      float *R U, float *R ZH, int32_t *R P, double *R ld,
                                       float *R f_am, float *R f_a1, float *R f_a2,
                                       float *R f_a3, float *R f_ap, float *R f_a,
                                       float *R f_ia1, float *R f_w1, float *R f_w2,
@@ -104,7 +104,7 @@ static inline __attribute__((always_inline)) void KERN(rad_fwd_body)(size_t m, f
     z2[i] = zh * rad__expf(s2) + t2[i];
     U[i] = u;
     ZH[i] = zh;
-    P[i] = (int8_t)pc;
+    P[i] = (int32_t)pc;
     ld[i] += (double)(s1 + s2 + ls);
     if (store) {
       f_am[i] = f.am, f_a1[i] = f.a1, f_a2[i] = f.a2, f_a3[i] = f.a3, f_ap[i] = f.ap;
@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void KERN(rad_fwd_body)(size_t m, f
       const float *R q3, const float *R q4, const float *R q5, float c1,         \
       const float *R T1, const float *R t1, float c2, const float *R T2,         \
       const float *R t2, const float *R x2, float *R z2, float *R U, float *R ZH, \
-      int8_t *R P, double *R ld
+      int32_t *R P, double *R ld
 #define RAD_FWD_PASS m, Bs, q0, q1, q2, q3, q4, q5, c1, T1, t1, c2, T2, t2, x2, z2, U, ZH, P, ld
 
 /* four copies: caching or not, bounded logits or not (constants, so
@@ -145,7 +145,7 @@ static NOINLINE void KERN(rad_fwd_store_w1)(RAD_FWD_ARGS, float *R fp) {
 }
 
 static void KERN(rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *z2, float *U,
-                          float *ZH, int8_t *P, double *ld, float *fp) {
+                          float *ZH, int32_t *P, double *ld, float *fp) {
   /* with the soft clamp at B <= 20 every logit is within +-20 */
   const int bounded = r->clamped && r->Bs <= RAD__BOUNDED;
 #define RAD_FWD_UNIT m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], \
@@ -161,7 +161,7 @@ static void KERN(rad_fwd)(const rad__unit *r, size_t m, const float *x2, float *
 #undef RAD_FWD_UNIT
 }
 
-static void KERN(rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
+static void KERN(rad_gate_fwd)(const rad__unit *r, size_t m, const float *ZH, const int32_t *P,
                                const float *g0, const float *g1, const float *g2, double *ld) {
   UNIT_LOCALS(r);
   for (size_t i = 0; i < m; i++) {
@@ -180,7 +180,7 @@ static NOINLINE void KERN(rad_bwd_gate_w)(size_t m, float Bs, const float *R q0,
                                           const float *R q1, const float *R q2,
                                           const float *R q3, const float *R q4,
                                           const float *R q5, const float *R ZH,
-                                          const int8_t *R P, const float *R g0,
+                                          const int32_t *R P, const float *R g0,
                                           const float *R g1, const float *R g2,
                                           const float *R w, float *R gg0, float *R gg1,
                                           float *R gg2, float *R o0, float *R o1, float *R o2,
@@ -211,7 +211,7 @@ static NOINLINE void KERN(rad_bwd_gate_w)(size_t m, float Bs, const float *R q0,
   }
 }
 
-static void KERN(rad_bwd_gate)(const rad__unit *r, size_t m, const float *ZH, const int8_t *P,
+static void KERN(rad_bwd_gate)(const rad__unit *r, size_t m, const float *ZH, const int32_t *P,
                                const float *g0, const float *g1, const float *g2, const float *w,
                                float *gg0, float *gg1, float *gg2, float *const gq[6], float *gzh) {
   KERN(rad_bwd_gate_w)(m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], ZH,
@@ -222,7 +222,7 @@ static void KERN(rad_bwd_gate)(const rad__unit *r, size_t m, const float *ZH, co
 static NOINLINE void KERN(rad_bwd_fold_w)(
     size_t m, float Bs, int clamped, const float *R q0, const float *R q1, const float *R q2,
     const float *R q3, const float *R q4, const float *R q5, float c1, const float *R T1,
-    float c2, const float *R T2, const float *R U, const float *R ZH, const int8_t *R P,
+    float c2, const float *R T2, const float *R U, const float *R ZH, const int32_t *R P,
     const float *R x2, float *R gzh_acc, const float *R w, float *R gz2, float *R gr1,
     float *R gt1, float *R o0, float *R o1, float *R o2, float *R o3, float *R o4,
     float *R o5, float *R gr2, float *R gt2, float *R acc2, float *R fp) {
@@ -264,7 +264,7 @@ static NOINLINE void KERN(rad_bwd_fold_w)(
 }
 
 static void KERN(rad_bwd_fold)(const rad__unit *r, size_t m, const float *U, const float *ZH,
-                               const int8_t *P, const float *x2, float *gzh_gate, float *acc2,
+                               const int32_t *P, const float *x2, float *gzh_gate, float *acc2,
                                const float *w, float *gz2, float *gr1, float *gt1,
                                float *const gq[6], float *gr2, float *gt2, double *gc1,
                                double *gc2, float *fp) {

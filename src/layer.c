@@ -138,7 +138,7 @@ void rad__layer_cache_take(const rad__layer *L, size_t m, rad__arena *a,
     c->ZH = rad__arena_take(a, L->d2 * m, sizeof(float));
     c->Hg = rad__arena_take(a, L->gate.hidden * m, sizeof(float));
     c->GL = rad__arena_take(a, L->gate.out * m, sizeof(float));
-    c->P = rad__arena_take(a, L->d2 * m, 1);
+    c->P = rad__arena_take(a, L->d2 * m, sizeof(int32_t));
     if (for_grad) {
       c->FP = rad__arena_take(a, RAD__FP_ROWS * L->d2 * m, sizeof(float));
       if (!a->base) c->FP = NULL; /* measuring */
@@ -206,7 +206,7 @@ static inline void fold_logits(const float *O, size_t d2, size_t m, size_t j,
 
 void rad__layer_forward(const rad__layer *L, const float *p, size_t m,
                         const float *Zin, float *Zout, rad__lcache *c,
-                        double *ld, int32_t *k, size_t kstride) {
+                        double *ld, int32_t *k, size_t kstride, size_t mk) {
   const rad__kernels *K = rad__kern();
   const size_t d2 = L->d2;
   gather_rows(Zin, L->idx1, L->d1, m, c->X1);
@@ -228,8 +228,8 @@ void rad__layer_forward(const rad__layer *L, const float *p, size_t m,
     K->rad_fwd(&r, m, Zin + L->idx2[j] * m, Zout + L->idx2[j] * m, c->U + j * m, c->ZH + j * m,
                c->P + j * m, ld, c->FP ? c->FP + j * RAD__FP_ROWS * m : NULL);
     if (k) {
-      const int8_t *P = c->P + j * m;
-      for (size_t i = 0; i < m; i++) k[i * kstride + j] = rad__piece_label(P[i]);
+      const int32_t *P = c->P + j * m;
+      for (size_t i = 0; i < mk; i++) k[i * kstride + j] = rad__piece_label(P[i]);
     }
   }
   /* gating term: log p(k | z), on the full layer output */
@@ -304,7 +304,7 @@ void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
 
 /* ---- inverse and sampling ----------------------------------------------- */
 
-int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
+int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
                        float *Z, rad__lcache *c, const int32_t *k,
                        size_t kstride, const rad__draw *draw, int32_t *kout,
                        size_t koutstride, double *logw) {
@@ -372,6 +372,9 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
           rad__gate_weights(zh, &wt);
           logw[i] += (double)rad__gate_logp(&wt, g, lp, lm, pc, sm);
         }
+      } else if (i >= mk) {
+        /* a padding column: any piece that can hold zh */
+        pc = zh < -1.0f ? RAD__PIECE_L : (zh > 1.0f ? RAD__PIECE_R : 1);
       } else {
         /* zh carries the rounding of (z2 - t2) exp(-s2) and of the
            layers inverted before this one: the tolerance counts 64 ulps
@@ -384,18 +387,18 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
       rad__fold_par_make(lp, lm, &f);
       float u = rad__fold_inv(&f, zh, pc);
       z2[i] = (u - t1[i]) * expf(-s1);
-      if (kout) kout[i * koutstride + j] = rad__piece_label(pc);
+      if (kout && i < mk) kout[i * koutstride + j] = rad__piece_label(pc);
     }
   }
   return RAD_OK;
 }
 
-void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m,
+void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m, size_t mk,
                            float *probs, size_t stride) {
   const size_t d2 = L->d2;
   const float B = L->bound;
   for (size_t j = 0; j < d2; j++) {
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; i < mk; i++) {
       float *out = probs + i * stride + 3 * j;
       const int pc = c->P[j * m + i];
       if (!rad__piece_inner(pc)) {

@@ -34,7 +34,8 @@ typedef struct rad__lcache {
                   r and q rows hold tanh(r), tanh(q/B) (or q when B = 0) */
   float *U;    /* d2 x m: pre-fold values u (RAD) */
   float *ZH;   /* d2 x m: fold outputs zh (RAD) */
-  int8_t *P;   /* d2 x m: pieces 0..4 (RAD) */
+  int32_t *P;  /* d2 x m: pieces 0..4 (RAD); 32-bit so the unit loops
+                  vectorize 8 floats wide, not 32 */
   float *FP;   /* 15 d2 x m: fold parameters cached for backward, or NULL */
   float *Hg;   /* G x m: gating hidden units */
   float *GL;   /* 3 d2 x m: gating logits */
@@ -68,10 +69,10 @@ void rad__layer_cache_take(const rad__layer *L, size_t m, rad__arena *a,
 
 /* Forward on m columns: Zout = layer(Zin) (Zin == Zout allowed); ADDS
    each column's log-det into ld; writes labels to k[i*kstride + j] when k
-   is not NULL. */
+   is not NULL, for the first mk columns (the rest are padding). */
 void rad__layer_forward(const rad__layer *L, const float *p, size_t m,
                         const float *Zin, float *Zout, rad__lcache *c,
-                        double *ld, int32_t *k, size_t kstride);
+                        double *ld, int32_t *k, size_t kstride, size_t mk);
 
 /* Backward: gZ holds dL/dZout on entry and dL/dZin on exit; w[i] is
    dL/d(log-det of column i). ADDS parameter gradients into gp (if not
@@ -95,8 +96,9 @@ typedef struct rad__draw {
    given label cannot have produced z. With logw (m entries, not NULL) the
    labels are given and fixed (component sampling): log p(k|z) of each is
    ADDED to logw[i], a label that cannot have produced z sets -inf, and
-   nothing is an error. */
-int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
+   nothing is an error. Labels are read and written for the first mk
+   columns only; the others are padding. */
+int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
                        float *Z, rad__lcache *c, const int32_t *k,
                        size_t kstride, const rad__draw *draw, int32_t *kout,
                        size_t koutstride, double *logw);
@@ -104,7 +106,7 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m,
 /* The gating probabilities p(. | z) of every unit of a RAD layer after
    its forward pass (cache c): probs[i*stride + 3j + c]; one-hot on the
    label for the outer pieces. */
-void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m,
+void rad__layer_gate_probs(const rad__layer *L, const rad__lcache *c, size_t m, size_t mk,
                            float *probs, size_t stride);
 
 #define RAD__TAG_NORMAL 0x6e6f726du /* "norm" */

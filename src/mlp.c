@@ -38,9 +38,9 @@ void rad__mlp_forward(const rad__mlp *s, const float *p, size_t m,
   const size_t in = s->in, hid = s->hidden, out = s->out;
   const float *W1 = p, *b1 = p + hid * in, *W2 = b1 + hid, *b2 = W2 + out * hid;
   const rad__kernels *K = rad__kern();
-  rad__sgemm(0, 0, hid, m, in, 1.0f, W1, in, X, m, 0.0f, H, m);
+  rad__sgemm_cols(0, hid, m, in, W1, in, X, m, 0.0f, H, m);
   K->bias_relu(H, b1, hid, m);
-  rad__sgemm(0, 0, out, m, hid, 1.0f, W2, hid, H, m, 0.0f, O, m);
+  rad__sgemm_cols(0, out, m, hid, W2, hid, H, m, 0.0f, O, m);
   K->bias_add(O, b2, out, m);
 }
 
@@ -55,13 +55,13 @@ void rad__mlp_backward(const rad__mlp *s, const float *p, size_t m,
     rad__sgemm(0, 1, out, hid, m, 1.0f, gO, m, H, m, 1.0f, gW2, hid);
     K->row_sums_add(gb2, gO, out, m);
     /* gH = W2^T gO, masked by relu' (zero where the unit was off) */
-    rad__sgemm(1, 0, hid, m, out, 1.0f, W2, hid, gO, m, 0.0f, gH, m);
+    rad__sgemm_cols(1, hid, m, out, W2, hid, gO, m, 0.0f, gH, m);
     K->relu_mask(gH, H, hid * m);
     rad__sgemm(0, 1, hid, in, m, 1.0f, gH, m, X, m, 1.0f, gW1, in);
     K->row_sums_add(gb1, gH, hid, m);
   } else {
-    rad__sgemm(1, 0, hid, m, out, 1.0f, W2, hid, gO, m, 0.0f, gH, m);
+    rad__sgemm_cols(1, hid, m, out, W2, hid, gO, m, 0.0f, gH, m);
     K->relu_mask(gH, H, hid * m);
   }
-  if (gX) rad__sgemm(1, 0, in, m, hid, 1.0f, W1, in, gH, m, 0.0f, gX, m);
+  if (gX) rad__sgemm_cols(1, in, m, hid, W1, in, gH, m, 0.0f, gX, m);
 }

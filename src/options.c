@@ -41,6 +41,10 @@ int rad__option_valid(int key, double value) {
   /* beta < 1: the bias correction divides by 1 - beta^t */
   if ((key == RAD_OPTION_BETA1 || key == RAD_OPTION_BETA2) && value >= 1.0) return RAD_EINVAL;
   if (o->integer && value != floor(value)) return RAD_EINVAL;
+  /* infinity is meaningful only for the logit bound (unclamped) and the
+     clipping norm (no clipping); elsewhere it is refused */
+  if (isinf(value) && key != RAD_OPTION_LOGIT_BOUND && key != RAD_OPTION_CLIP_NORM) return RAD_EINVAL;
+  if (key == RAD_OPTION_SEED && value >= INT_MAX_EXACT) return RAD_EINVAL;
   return RAD_OK;
 }
 

@@ -22,6 +22,8 @@ typedef struct rad__stack {
 #include "pool.h"
 
 #define RAD__MAX_THREADS 256
+#define RAD__CHUNK_MAX 512u /* samples per chunk, at most (stack.c) */
+#define RAD__PAD RAD__COLS  /* chunk widths are padded to a multiple */
 
 struct rad_workspace {
   size_t max_batch;
@@ -52,7 +54,7 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
    (rows of weight 0 left out). */
 int rad__stack_backward(const rad__stack *S, rad_workspace *ws, size_t n,
                         const float *x, const float *gz, const float *w,
-                        float wscale, float *gx, float *gp, double *sum_ld,
+                        double wscale, float *gx, float *gp, double *sum_ld,
                         float *lp);
 /* Samples of the mixture component with every label fixed (k: n_labels
    values), by rejection: attempt a of sample i draws z from (seed, i, a),

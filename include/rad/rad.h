@@ -437,13 +437,15 @@ RAD_API int rad_flow_gate_probs(const rad_flow *flow, size_t n,
    have produced z). The acceptance rate is the component's mixture weight
    P(K = k); *acceptance (may be NULL) receives the observed rate. z may be
    NULL. RAD_EREJECTED when a sample is not accepted within max_attempts
-   (outputs then partly written). */
+   (1 .. 2^32 - 1; outputs then partly written). */
 RAD_API int rad_flow_sample_component(const rad_flow *flow, uint64_t seed,
                                       const int32_t *k, size_t n,
                                       size_t max_attempts, float *x, float *z,
                                       double *acceptance);
 
-/* The score d log p(x) / dx (n x d), and optionally log p (n). */
+/* The score d log p(x) / dx (n x d), and optionally log p (n).
+   RAD_EOVERFLOW (outputs written) when a row lies so far in the tails that
+   its score is not a finite number. */
 RAD_API int rad_flow_score(const rad_flow *flow, size_t n, const float *x,
                            float *score, float *log_prob);
 
@@ -456,7 +458,9 @@ RAD_API int rad_flow_forward_layers(const rad_flow *flow, size_t n,
 /* ======================================================================
  * Workspaces: scratch memory for a flow and a maximum batch size, so the
  * *_ws entry points allocate nothing. One workspace per thread. Batches
- * larger than max_batch are processed in chunks. A workspace may serve any
+ * are processed in chunks of at most max_batch samples, and at most 512
+ * (larger chunks only push the activations out of cache), so the
+ * scratch is bounded whatever the batch. A workspace may serve any
  * flow whose scratch fits in it (in chunks down to one sample; a flow no
  * larger than the one it was created for always fits); otherwise the
  * call returns RAD_EMISMATCH.
