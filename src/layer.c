@@ -387,7 +387,10 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
       rad__fold_par_make(lp, lm, &f);
       float u = rad__fold_inv(&f, zh, pc);
       z2[i] = (u - t1[i]) * expf(-s1);
-      if (kout && i < mk) kout[i * koutstride + j] = rad__piece_label(pc);
+      if (kout && i < mk) {
+        const size_t k0 = draw ? draw->k0 : 0;
+        if (i >= k0) kout[(i - k0) * koutstride + j] = rad__piece_label(pc);
+      }
     }
   }
   return RAD_OK;

@@ -87,6 +87,8 @@ typedef struct rad__draw {
   uint64_t seed;
   size_t row0;       /* global index of column 0 */
   size_t label_off;  /* index of this layer's first label */
+  size_t k0;         /* columns before k0 are drawn but their labels are
+                        not written: kout[0] is column k0's */
 } rad__draw;
 
 /* Inverse in place: Z holds the layer output on entry, its input on exit.

@@ -358,28 +358,35 @@ int rad__stack_sample(const rad__stack *S, rad_workspace *ws, uint64_t seed,
   if (rc == RAD_OK) rc = rad__check_batch(n, nl, sizeof(int32_t));
   if (rc) return rc;
   if (ws && ws->pool && n >= 2 * ws->threads) return par_sample(S, ws, seed, first, n, x, z, k);
+  /* Column c of a chunk holds sample (base + c) with base a multiple of
+     RAD__PAD, whatever `first` is: OpenBLAS's AVX2 kernels round a column
+     differently depending on where it sits within the block of RAD__PAD
+     (src/blas.c), so sample i always sits at column i mod RAD__PAD. The
+     samples before `first` in its block are drawn and dropped. */
+  const size_t lead = (size_t)(first % RAD__PAD);
   scratch sc;
-  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n, &sc))) return rc;
+  if ((rc = scratch_get(S, ws, RAD__MODE_INV, n + lead, &sc))) return rc;
   plan P;
   plan_take(S, RAD__MODE_INV, sc.m, &sc.arena, &P);
-  for (size_t row0 = 0; row0 < n && rc == RAD_OK; row0 += sc.m) {
-    const size_t m = RAD_MIN(sc.m, n - row0), mp = padded(m);
+  for (size_t row0 = 0, skip = lead; row0 < n && rc == RAD_OK; row0 += sc.m - skip, skip = 0) {
+    const size_t m = RAD_MIN(sc.m - skip, n - row0), mp = padded(skip + m);
+    const size_t base = (size_t)first + row0 - skip;
     float *Z = P.Z[0];
     /* the padding columns draw too (samples beyond this call's): cheap,
        and it keeps every column on the same code path */
-    draw_normals(seed, (size_t)first + row0, mp, d, Z);
-    if (z) from_fm(Z, d, m, mp, z + row0 * d);
+    draw_normals(seed, base, mp, d, Z);
+    if (z) from_fm(Z + skip, d, m, mp, z + row0 * d);
     for (size_t l = S->n_layers; l-- > 0;) {
       rad__lcache tmp;
       rad__lcache *c = cache_for(S, &P, RAD__MODE_INV, l, mp, &tmp);
-      rad__draw dr = {seed, (size_t)first + row0, S->loff[l]};
-      (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], mp, m, Z, c, NULL, 0,
-                               &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL);
+      rad__draw dr = {seed, base, S->loff[l], skip};
+      (void)rad__layer_inverse(&S->layers[l], S->params + S->poff[l], mp, skip + m, Z, c, NULL,
+                               0, &dr, k ? k + row0 * nl + S->loff[l] : NULL, nl, NULL);
     }
     std_out(S, Z, mp);
     for (size_t f = 0; f < d; f++)
-      if (!rad__all_finite(Z + f * mp, m)) rc = RAD_EOVERFLOW;
-    from_fm(Z, d, m, mp, x + row0 * d);
+      if (!rad__all_finite(Z + f * mp + skip, m)) rc = RAD_EOVERFLOW;
+    from_fm(Z + skip, d, m, mp, x + row0 * d);
   }
   scratch_put(&sc);
   return rc;
@@ -519,11 +526,24 @@ typedef struct par_job {
   double *gpa[RAD__MAX_THREADS];
 } par_job;
 
+/* Where thread t's rows start: near n t / T, at a multiple of RAD__PAD
+   counted from `base` rows before the batch (the sample index of row 0,
+   modulo RAD__PAD, when sampling; 0 otherwise), so that every row sits at
+   the same column of its block of RAD__PAD as with one thread (see
+   rad__stack_sample). Small batches may leave a thread without rows. */
+static size_t par_bound(size_t n, size_t T, size_t t, size_t base) {
+  if (t >= T) return n;
+  const size_t a = base + n * t / T, r = (a + RAD__PAD / 2) / RAD__PAD * RAD__PAD;
+  return r <= base ? 0 : RAD_MIN(r - base, n);
+}
+
 static void par_task(void *ctx, size_t t) {
   par_job *J = ctx;
   const rad__stack *S = J->S;
   const size_t d = S->dim, nl = S->n_labels;
-  const size_t a = J->n * t / J->T, b = J->n * (t + 1) / J->T, m = b - a;
+  const size_t base = J->op == 3 ? (size_t)(J->first % RAD__PAD) : 0;
+  const size_t a = par_bound(J->n, J->T, t, base), b = par_bound(J->n, J->T, t + 1, base);
+  const size_t m = b - a;
   rad_workspace sub = {J->ws->max_batch, J->ws->cap, J->ws->mem + t * J->ws->cap, 1, NULL};
   int rc = RAD_OK;
   switch (J->op) {
