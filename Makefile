@@ -7,6 +7,8 @@
 #   make check           build everything, run every test, print a summary
 #   make check-asan      C tests in a separate ASan+UBSan tree (build-asan/)
 #   make check-valgrind  C tests under valgrind
+#   make check-tsan      thread tests under ThreadSanitizer (build-tsan/)
+#   make fuzz            libFuzzer harnesses, FUZZ_SECONDS each (build-fuzz/)
 #   make install         PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR,
 #                        BINDIR are honoured; make uninstall undoes it
 #   make deps            check (and as root, apt-get install) build deps
@@ -14,6 +16,9 @@
 #   make help            this list, with the variables
 #   make bench           build bin/rad-bench (bench/*.c), run it single-thread
 #   make bench-compare   librad against the same models in PyTorch
+#   make mpi             bin/rad-mpi-fit: data-parallel training with MPI
+#                        (mpi/, docs/scaling.md; needs libopenmpi-dev)
+#   make check-mpi       build it, run tests/mpi.sh (2 MPI ranks)
 #
 # Adding files: nothing to edit here.
 #   src/NAME.c                -> compiled into lib/librad.{so,a}
@@ -167,8 +172,11 @@ TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:%.c=$(B)/%.o)
 SH_TESTS         := $(wildcard tests/*.sh)
 PY_TESTS         := $(wildcard tests/test_*.py)
 
-ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
-             -fno-omit-frame-pointer -O1 -g
+# With -fsanitize=undefined clang cannot vectorize the `omp simd` loops of
+# src/kern_body.h and says so (-Wpass-failed): not an error there.
+ASAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer -O1 -g \
+             $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-Wno-pass-failed)
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_TIMEOUT_MULTIPLIER=10
 VALGRIND_FLAGS = -q --error-exitcode=1 --leak-check=full \
@@ -393,6 +401,163 @@ bench-compare:
 	  $(PYTHON) bench/torch_ref.py --librad $(BENCH_OUT) $(filter --quick,$(BENCH_ARGS))
 
 -include $(wildcard $(B)/bench/*.d)
+
+# ---- Reliability: fuzzing, ThreadSanitizer (docs/reliability.md) ---------
+# make fuzz            builds fuzz/fuzz_*.c with clang and libFuzzer in a
+#                      separate tree (build-fuzz/: src/*.c and
+#                      examples/common/csv.c compiled with the fuzzer's
+#                      coverage and ASan + UBSan), then runs each fuzzer for
+#                      FUZZ_SECONDS on fuzz/corpus/NAME and
+#                      tests/regress/NAME (new inputs go to
+#                      build-fuzz/corpus/NAME, crashes to
+#                      build-fuzz/artifacts/). FUZZ_ARGS: more libFuzzer
+#                      options (e.g. -jobs=2 -workers=2).
+# make fuzz-corpus     regenerates the seed model files (fuzz/gen_corpus.c)
+# make check-tsan      TSAN_TESTS (tests/test_NAME.c) built with
+#                      -fsanitize=thread in build-tsan/ and run
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+FUZZ_NAMES   := load csv
+FUZZ_B       := build-fuzz
+# Every sanitizer report halts. fuzz/ubsan.supp is where a known, reported
+# bug would be silenced (with its check made recoverable here); it lists
+# none.
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -g -O1
+FUZZ_LINK    = -fsanitize=fuzzer $(FUZZ_SAN)
+# With the sanitizers, clang cannot vectorize the `omp simd` loops of
+# src/kern_body.h and says so (-Wpass-failed): not an error here.
+FUZZ_WFLAGS  = -Wno-pass-failed
+FUZZ_ENV     = ASAN_OPTIONS=detect_leaks=1 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/fuzz/ubsan.supp
+FUZZ_BINS    = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+
+TSAN_TESTS ?= threads workspace
+TSAN_FLAGS  = -fsanitize=thread -fno-omit-frame-pointer -O1 -g
+# No suppressions: OpenBLAS is not built with TSan, but librad's small
+# products run single-threaded inside it and TSan reports nothing there
+# (docs/reliability.md says what to do if that changes).
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  CK_TIMEOUT_MULTIPLIER=20
+
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-corpus check-tsan clean-reliability
+
+# Built by the sub-make of fuzz-build (B = build-fuzz, CC = clang).
+fuzz-bins: $(FUZZ_BINS)
+
+$(B)/fuzz/fuzz_%.o: fuzz/fuzz_%.c | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) -Iinclude -D_POSIX_C_SOURCE=200809L $(CPPFLAGS) $(STD_CFLAGS) \
+	  $(CFLAGS) $(DEP_FLAGS) -c $< -o $@
+
+$(B)/fuzz/fuzz_load: $(B)/fuzz/fuzz_load.o $(STLIB)
+	$(say) LD $@
+	$(Q)$(CC) $(FUZZ_LINK) -o $@ $< $(STLIB) $(OPENBLAS_LIBS) -pthread -lm
+
+$(B)/fuzz/fuzz_csv: $(B)/fuzz/fuzz_csv.o $(B)/examples/common/csv.o
+	$(say) LD $@
+	$(Q)$(CC) $(FUZZ_LINK) -o $@ $^ -lm
+
+fuzz-build:
+	@CC='$(FUZZ_CC)' PKG_CONFIG='$(PKG_CONFIG)' PYTHON='$(PYTHON)' \
+	  sh scripts/deps.sh $(FUZZ_CC)
+	@mkdir -p $(FUZZ_B) && echo '*' > $(FUZZ_B)/.gitignore
+	@# objects built with other flags are removed first
+	@echo '$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_WFLAGS)' > $(FUZZ_B)/flags.new; \
+	if ! cmp -s $(FUZZ_B)/flags.new $(FUZZ_B)/flags; then \
+	  rm -rf $(FUZZ_B)/src $(FUZZ_B)/examples $(FUZZ_B)/fuzz $(FUZZ_B)/lib; \
+	  mv $(FUZZ_B)/flags.new $(FUZZ_B)/flags; else rm -f $(FUZZ_B)/flags.new; fi
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) L=$(FUZZ_B)/lib \
+	  CC='$(FUZZ_CC)' CFLAGS='-fsanitize=fuzzer-no-link $(FUZZ_SAN) $(FUZZ_WFLAGS)' \
+	  fuzz-bins || { echo 'fuzz: the build failed; libFuzzer and the' \
+	  'sanitizer runtimes come with clang and libclang-rt-14-dev' \
+	  '(apt-get install clang libclang-rt-14-dev)' >&2; exit 1; }
+
+# Each fuzzer's log is kept in build-fuzz/fuzz_NAME.log; its end is shown.
+fuzz: fuzz-build
+	@for t in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_B)/corpus/$$t $(FUZZ_B)/artifacts tests/regress/$$t; \
+	  log=$(FUZZ_B)/fuzz_$$t.log; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if $(FUZZ_ENV) $(FUZZ_B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	       -timeout=25 -print_final_stats=1 \
+	       -artifact_prefix=$(FUZZ_B)/artifacts/$$t- $(FUZZ_ARGS) \
+	       $(FUZZ_B)/corpus/$$t fuzz/corpus/$$t tests/regress/$$t \
+	       > $$log 2>&1; then \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' $$log | sed 's/^/  /'; \
+	  else \
+	    tail -n 60 $$log; \
+	    echo "fuzz_$$t FAILED: the input is in $(FUZZ_B)/artifacts/;" \
+	      "copy it into tests/regress/$$t/ (make check then runs it)" >&2; \
+	    exit 1; \
+	  fi; \
+	done
+
+$(B)/fuzz/gen_corpus: fuzz/gen_corpus.c $(STLIB) | deps
+	@mkdir -p $(@D)
+	$(say) CC $@
+	$(Q)$(CC) -Iinclude $(CPPFLAGS) $(STD_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	  $< $(STLIB) $(OPENBLAS_LIBS) -pthread -lm
+
+fuzz-corpus: $(B)/fuzz/gen_corpus
+	$(B)/fuzz/gen_corpus fuzz/corpus/load
+
+check-tsan:
+	@mkdir -p build-tsan && echo '*' > build-tsan/.gitignore
+	@echo '$(CC) $(TSAN_FLAGS)' > build-tsan/flags.new; \
+	if ! cmp -s build-tsan/flags.new build-tsan/flags; then \
+	  rm -rf build-tsan/src build-tsan/tests build-tsan/lib; \
+	  mv build-tsan/flags.new build-tsan/flags; else rm -f build-tsan/flags.new; fi
+	@$(MAKE) --no-print-directory B=build-tsan L=build-tsan/lib \
+	  CFLAGS='$(TSAN_FLAGS)' LDFLAGS='$(TSAN_FLAGS) $(LDFLAGS)' \
+	  TEST_BINS='$(TSAN_TESTS:%=build-tsan/tests/test_%)' \
+	  SUITE=check-tsan RUN_ENV='$(TSAN_ENV)' run-c-tests
+
+clean: clean-reliability
+clean-reliability:
+	rm -rf $(FUZZ_B) build-tsan
+
+-include $(wildcard $(B)/fuzz/*.d)
+
+# ---- MPI data-parallel training (mpi/, docs/scaling.md) --------------------
+# mpi/*.c plus examples/common/csv.c -> bin/rad-mpi-fit, compiled and linked
+# with $(MPICC), and linked with librad like the examples: through the
+# in-tree rad-uninstalled.pc, run path to the in-tree lib/. librad itself
+# never sees MPI. Not part of `all`; needs Debian's libopenmpi-dev and
+# openmpi-bin. `make check-mpi` runs tests/mpi.sh (mpirun -np 2).
+MPICC    ?= mpicc
+MPI_SRCS := $(wildcard mpi/*.c)
+MPI_OBJS := $(MPI_SRCS:%.c=$(B)/%.o)
+MPI_PC_CFLAGS = $(call lazy,MPI_PC_CFLAGS,$(EX_PC_ENV) $(PKG_CONFIG) --cflags rad)
+MPI_PC_LIBS   = $(call lazy,MPI_PC_LIBS,$(EX_PC_ENV) $(PKG_CONFIG) --libs rad)
+
+.PHONY: mpi check-mpi mpi-deps
+
+mpi-deps:
+	@command -v $(firstword $(MPICC)) >/dev/null 2>&1 || { \
+	  echo "make mpi: $(firstword $(MPICC)) not found: apt-get install libopenmpi-dev openmpi-bin" >&2; \
+	  exit 1; }
+
+$(MPI_OBJS): $(B)/%.o: %.c $(UNINSTALLED_PC) | deps mpi-deps
+	@mkdir -p $(@D)
+	$(say) MPICC $@
+	$(Q)$(MPICC) $(EX_CPPFLAGS) $(CPPFLAGS) $(STD_CFLAGS) $(CFLAGS) \
+	  $(MPI_PC_CFLAGS) $(CFLAGS_EXTRA) $(DEP_FLAGS) -c $< -o $@
+
+bin/rad-mpi-fit: $(MPI_OBJS) $(B)/examples/common/csv.o $(SHLIB_REAL) | mpi-deps
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(MPICC) $(CFLAGS) $(LDFLAGS) -o $@ $(MPI_OBJS) \
+	  $(B)/examples/common/csv.o $(MPI_PC_LIBS) -lm '$(INTREE_RPATH)'
+
+mpi: bin/rad-mpi-fit
+
+check-mpi: mpi
+	@$(TEST_ENV) sh scripts/run-tests.sh check-mpi tests/mpi.sh
+
+-include $(wildcard $(B)/mpi/*.d)
 
 # ---- Housekeeping ----------------------------------------------------------
 clean:

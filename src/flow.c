@@ -396,7 +396,11 @@ int rad_flow_gate_probs(const rad_flow *F, size_t n, const float *x, float *prob
   if (n == 0) return RAD_OK;
   if (!probs) return RAD_EINVAL;
   rad__stack S = rad__flow_stack(F);
-  return rad__stack_forward(&S, NULL, n, x, NULL, NULL, NULL, NULL, probs);
+  int rc = rad__stack_forward(&S, NULL, n, x, NULL, NULL, NULL, NULL, probs);
+  /* where the flow overflows inside, the gating network's inputs are not
+     numbers: say so rather than hand NaN to the caller */
+  if (rc == RAD_OK && !rad__all_finite(probs, n * F->n_labels * 3)) rc = RAD_EOVERFLOW;
+  return rc;
 }
 
 int rad_flow_sample_component(const rad_flow *F, uint64_t seed, const int32_t *k, size_t n,

@@ -123,7 +123,7 @@ static int open_container(const unsigned char *buf, size_t size, const unsigned 
   if (size < RAD__HEADER + 4) return RAD_ETRUNCATED;
   rbuf h = {buf, size, 8, 0};
   uint32_t version = r_u32(&h);
-  (void)r_u32(&h); /* flags: none defined in version 1 */
+  uint32_t flags = r_u32(&h);
   uint64_t total = r_u64(&h);
   if (version > RAD__FORMAT_VERSION) return RAD_EVERSION;
   if (version == 0) return RAD_ECORRUPT;
@@ -131,6 +131,9 @@ static int open_container(const unsigned char *buf, size_t size, const unsigned 
   if (total < size || total < RAD__HEADER + 4) return RAD_ECORRUPT;
   rbuf c = {buf, size, size - 4, 0};
   if (rad__crc32(buf, size - 4) != r_u32(&c)) return RAD_ECORRUPT;
+  /* none defined in version 1: a set flag could change the meaning of
+     the data, so a reader that does not know it refuses the file */
+  if (flags != 0) return RAD_EVERSION;
   r->p = buf;
   r->n = size - 4;
   r->at = RAD__HEADER;
@@ -291,6 +294,28 @@ fail:
 
 /* ---- files ------------------------------------------------------------ */
 
+/* fsync of the directory holding `path` (its entries: the rename).
+   Systems that cannot open or sync a directory (EINVAL, EBADF, EACCES,
+   EISDIR) are not an error: the file itself is on disk. */
+static int sync_dir(char *path) {
+  char *slash = strrchr(path, '/');
+  const char *dir = ".";
+  if (slash == path) {
+    dir = "/";
+  } else if (slash) {
+    *slash = '\0';
+    dir = path;
+  }
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  int rc = RAD_OK;
+  if (fd >= 0) {
+    if (fsync(fd) != 0 && errno == EIO) rc = RAD_EIO;
+    close(fd);
+  }
+  if (slash && slash != path) *slash = '/';
+  return rc;
+}
+
 /* Writes buf to path atomically: a temporary file in the same directory,
    written, flushed to disk, then renamed over path. */
 static int write_atomic(const char *path, const unsigned char *buf, size_t n) {
@@ -321,6 +346,8 @@ static int write_atomic(const char *path, const unsigned char *buf, size_t n) {
   if (close(fd) != 0) rc = RAD_EIO;
   if (rc == RAD_OK && rename(tmp, path) != 0) rc = RAD_EIO;
   if (rc != RAD_OK) unlink(tmp);
+  /* the rename is durable only once the directory is on disk too */
+  if (rc == RAD_OK) rc = sync_dir(tmp);
   free(tmp);
   return rc;
 }

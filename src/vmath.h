@@ -41,7 +41,9 @@ static inline float rad__expf(float x) {
   p = p * z + r + 1.0f;
   /* scale by 2^n in two halves, so n = 128 (x near 88.7) does not overflow
      the exponent field */
-  int32_t ni = (int32_t)n;
+  /* a NaN x passes the clamps; converting NaN to int is undefined, so it
+     becomes 0 here (the result is NaN anyway, below) */
+  int32_t ni = (int32_t)(n == n ? n : 0.0f);
   int32_t n1 = ni >> 1, n2 = ni - n1;
   float s1 = rad__f_from_bits((uint32_t)(n1 + 127) << 23);
   float s2 = rad__f_from_bits((uint32_t)(n2 + 127) << 23);

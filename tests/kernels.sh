@@ -5,7 +5,7 @@
 # selects. OpenBLAS's AVX2 kernels (Haswell, Zen: what it picks on CPUs
 # without AVX-512, and under valgrind) round a column of a product
 # differently depending on where it sits in the matrix; librad keeps every
-# sample at the same column (src/blas.c, src/stack.c). Before 0.2.0,
+# sample at the same column (src/blas.c, src/stack.c). Before the fix,
 # rad_flow_sample_at from an index that is not a multiple of 128, and the
 # thread split, moved samples and changed their bits.
 #

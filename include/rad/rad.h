@@ -426,7 +426,9 @@ RAD_API int rad_flow_grad_weighted(const rad_flow *flow, size_t n,
 /* The gating distribution of every discrete label: for sample i and label
    j (as in rad_flow_forward), probs[(i * num_labels + j) * 3 + c] =
    p(k = c + 1 | z) at that layer's output. Where the fold's input lies in
-   an outer piece the label is certain (probabilities 1, 0, 0 or 0, 0, 1). */
+   an outer piece the label is certain (probabilities 1, 0, 0 or 0, 0, 1).
+   RAD_EOVERFLOW (outputs written) when a row overflows inside the flow so
+   that its probabilities are not numbers (never NaN with RAD_OK). */
 RAD_API int rad_flow_gate_probs(const rad_flow *flow, size_t n,
                                 const float *x, float *probs);
 
