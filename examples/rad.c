@@ -149,11 +149,27 @@ static void format_duration(double s, char *buf, size_t len) {
 
 /* Writes a name for a message, with control bytes escaped. */
 static void put_name(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p < 0x20 || *p == 0x7f)
+  const unsigned char *const start = (const unsigned char *)s;
+  for (const unsigned char *p = start; *p;) {
+    if (p - start >= 200) { /* a name from a hostile file can be huge */
+      fputs("...", f);
+      return;
+    }
+    /* well-formed UTF-8 is printed as is; control characters and bytes
+       that are not part of a well-formed sequence as \xHH */
+    size_t len = *p < 0x80 ? 1 : (*p >= 0xc2 && *p <= 0xdf) ? 2 : (*p >= 0xe0 && *p <= 0xef) ? 3
+                                 : (*p >= 0xf0 && *p <= 0xf4) ? 4 : 0;
+    for (size_t k = 1; k < len; k++)
+      if ((p[k] & 0xc0) != 0x80) len = 0;
+    if (len == 3 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] > 0x9f))) len = 0;
+    if (len == 4 && ((*p == 0xf0 && p[1] < 0x90) || (*p == 0xf4 && p[1] > 0x8f))) len = 0;
+    if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
       fprintf(f, "\\x%02x", *p);
-    else
-      putc(*p, f);
+      p++;
+      continue;
+    }
+    fwrite(p, 1, len, f);
+    p += len;
   }
 }
 
@@ -438,10 +454,12 @@ static int dataset_select_model(dataset *D, const rad_flow *flow) {
       put_name(stderr, rad_flow_column_name(flow, k));
     }
     fputs("; the file's are ", stderr);
-    for (size_t c = 0; c < csv_num_cols(D->table); c++) {
+    const size_t nc = csv_num_cols(D->table), shown = nc < 20 ? nc : 20;
+    for (size_t c = 0; c < shown; c++) {
       if (c) fputs(", ", stderr);
       put_name(stderr, csv_col_name(D->table, c));
     }
+    if (nc > shown) fprintf(stderr, " and %zu more", nc - shown);
     fputs("; or choose columns with --columns)\n", stderr);
     return EXIT_RUNTIME;
   }
@@ -809,9 +827,10 @@ static int cmd_fit(int argc, char **argv) {
       (rc = parse_size("--batch", cl.val[FIT_BATCH], 1, MAX_STEPS, &batch)))
     return rc;
   if (cl.val[FIT_LR]) {
-    if ((rc = parse_real("--lr", cl.val[FIT_LR], 0.0, HUGE_VAL, 0, &lr)))
+    if ((rc = parse_real("--lr", cl.val[FIT_LR], -HUGE_VAL, HUGE_VAL, 0, &lr)))
       return rc;
-    if (!(lr > 0.0)) return usage_error("--lr must be positive");
+    if (!(lr > 0.0))
+      return usage_error("--lr: %s is out of range (it must be > 0)", cl.val[FIT_LR]);
   }
   if (cl.val[FIT_LR_SCHEDULE]) {
     if (strcmp(cl.val[FIT_LR_SCHEDULE], "constant") == 0)
@@ -1106,10 +1125,6 @@ static int cmd_fit(int argc, char **argv) {
     ret = fail("fit failed: %s", rad_strerror(fit_rc));
     goto done;
   }
-  if (fit_rc == RAD_ENUMERIC)
-    note("the fit diverged at step %" PRIu64 " (%s); saving the parameters "
-         "from before that step. Try a smaller --lr or --logit-bound.",
-         R.start + done_steps + 1, rad_strerror(fit_rc));
   if (g_stop)
     note("interrupted after %" PRIu64 " steps: saving the model",
          done_steps);
@@ -1119,6 +1134,24 @@ static int cmd_fit(int argc, char **argv) {
       (n_held && (frc = mean_log_prob(flow, n_held, held, &held_ll)))) {
     ret = fail("evaluating the fitted model: %s", rad_strerror(frc));
     goto done;
+  }
+  /* A diverged fit keeps the parameters from before the failing step;
+     they are saved only if they still give a finite likelihood. Either
+     way the command failed: no result lines, exit status 1. */
+  if (fit_rc == RAD_ENUMERIC) {
+    const uint64_t bad_step = R.start + done_steps + 1;
+    if (!isfinite(train_ll)) {
+      ret = fail("the fit diverged at step %" PRIu64 " (%s), and the parameters "
+                 "before that step give a mean log-likelihood of %g on the "
+                 "training data: no model saved. Try a smaller --lr or "
+                 "--logit-bound.",
+                 bad_step, rad_strerror(fit_rc), train_ll);
+      goto done;
+    }
+    note("the fit diverged at step %" PRIu64 " (%s); saving the parameters "
+         "from before that step (training mean log-likelihood %.6g). Try a "
+         "smaller --lr or --logit-bound.",
+         bad_step, rad_strerror(fit_rc), train_ll);
   }
   if (cl.val[FIT_KEEP_BEST] && n_held && !quiet) {
     /* the fit's last evaluation (after a stop) is not seen by the
@@ -1154,11 +1187,14 @@ static int cmd_fit(int argc, char **argv) {
          el, cl.val[FIT_SAVE_OPT] ? "; optimizer state in " : "",
          cl.val[FIT_SAVE_OPT] ? cl.val[FIT_SAVE_OPT] : "");
   }
+  if (fit_rc == RAD_ENUMERIC) { /* saved, but the fit failed: no results */
+    ret = EXIT_RUNTIME;
+    goto done;
+  }
   printf("steps: %" PRIu64 "\n", done_steps);
   printf("train_mean_log_likelihood: %.9g\n", train_ll);
   if (n_held) printf("heldout_mean_log_likelihood: %.9g\n", held_ll);
   ret = finish_stdout();
-  if (ret == EXIT_OK && fit_rc == RAD_ENUMERIC) ret = EXIT_RUNTIME;
   if (ret == EXIT_OK && g_stop) ret = EXIT_INTERRUPTED;
 
 done:

@@ -3,13 +3,13 @@
 #
 # Run by `make check` (which builds bin/rad first) with bash from the top
 # directory; RAD_TOP is the top directory. Uses the penguins data at
-# $RAD_TOP/../shared/data/penguins.csv and skips (exit 77) without it.
+# $RAD_TOP/examples/data/penguins.csv (a copy of the shared data set).
 # Builds nothing. Exit 0 pass, 1 fail, 77 skip.
 set -u
 
 top=${RAD_TOP:-$(pwd)}
 rad="$top/bin/rad"
-penguins="$top/../shared/data/penguins.csv"
+penguins="$top/examples/data/penguins.csv"
 
 if [ ! -x "$rad" ]; then
   echo "cli.sh: $rad is missing (make builds it)" >&2
@@ -231,6 +231,15 @@ has "$tmp/out" '^  a: shift 1\.9166666[0-9]* scale 2\.604749[0-9]*$' "standardiz
 printf 'a,b\n' >"$tmp/empty.csv"
 error 1 "no usable rows" -- "$rad" eval "$tmp/s.rad" "$tmp/empty.csv"
 has "$tmp/err" 'no usable rows' "no usable rows message"
+
+# a diverging fit: exit 1, no result lines; the parameters before the
+# failing step give log p = -inf here, so no model is written
+rm -f "$tmp/div.rad"
+error 1 "diverging fit" -- "$rad" fit "$penguins" --columns bill_length_mm,bill_depth_mm \
+  --out "$tmp/div.rad" --lr 1e30 --steps 100 --quiet
+if [ -s "$tmp/out" ]; then bad "diverging fit printed: $(head -c 200 "$tmp/out")"; else ok; fi
+[ ! -e "$tmp/div.rad" ] && ok || bad "diverging fit saved a model whose log p is -inf"
+has "$tmp/err" 'diverged at step [0-9]+.*no model saved' "divergence message"
 
 echo "cli.sh: $checks checks, $failures failed"
 [ "$failures" -eq 0 ]

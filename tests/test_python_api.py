@@ -380,6 +380,29 @@ class FitTest(Base):
         for h in (a, b, b2, oc, od, oe):
             h.close()
 
+    def test_cosine_resume_with_horizon(self):
+        """lr_horizon: a cosine fit resumed in two calls equals one call
+        (the decay is counted on the optimizer's steps); without it the
+        second call restarts the decay and differs."""
+        a = small_flow(seed=8)
+        b, c = a.copy(), a.copy()
+        kw = dict(batch=300, seed=3, lr=3e-3, lr_schedule="cosine",
+                  clip_norm=100.0, threads=2)
+        with rad.Adam(a) as oa:
+            a.fit(self.x, steps=60, optimizer=oa, lr_horizon=60, **kw)
+        with rad.Adam(b) as ob:
+            b.fit(self.x, steps=25, optimizer=ob, lr_horizon=60, **kw)
+            b.fit(self.x, steps=35, optimizer=ob, lr_horizon=60, **kw)
+        np.testing.assert_array_equal(b.params, a.params)
+        with rad.Adam(c) as oc:
+            c.fit(self.x, steps=25, optimizer=oc, **kw)
+            c.fit(self.x, steps=35, optimizer=oc, **kw)
+        self.assertFalse(np.array_equal(c.params, a.params))
+        with self.assertRaises(rad.RadError):
+            a.fit(self.x, steps=5, threads=0)
+        for h in (a, b, c):
+            h.close()
+
     def test_optimizer_learning_rate(self):
         """fit without lr uses the optimizer's own rate (rad_flow_fit itself
         takes it from the fit options)."""

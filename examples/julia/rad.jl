@@ -97,6 +97,9 @@ const _OPTION_REPORT_EVERY = Cint(10)
 const _OPTION_KEEP_BEST = Cint(11)
 const _OPTION_LR_SCHEDULE = Cint(12)
 const _OPTION_LR_FINAL_FRACTION = Cint(13)
+const _OPTION_LR_HORIZON = Cint(14)
+const _OPTION_THREADS = Cint(15)
+const _OPTION_CLIP_NORM = Cint(16)
 
 const _ADAM_OPTIONS = Dict{Symbol,Cint}(:lr => _OPTION_LEARNING_RATE,
     :beta1 => _OPTION_BETA1, :beta2 => _OPTION_BETA2, :epsilon => _OPTION_EPSILON)
@@ -899,13 +902,18 @@ end
     fit!(f, x; steps=nothing, batch=nothing, lr=nothing, lr_schedule=:constant,
          seed=0, heldout=nothing, eval_every=nothing, report_every=nothing,
          keep_best=false, callback=nothing, optimizer=nothing,
-         lr_final_fraction=nothing) -> steps_done
+         lr_final_fraction=nothing, lr_horizon=nothing, threads=nothing,
+         clip_norm=nothing) -> steps_done
 
 Maximize the mean log-likelihood of the columns of `x` (d x n) by
 minibatch Adam (`rad_flow_fit`). `nothing` keeps the library defaults
 (steps 1000, batch 500, eval_every 1000, report_every 100; lr: the
 optimizer's own rate if one is given, else 1e-3). `lr_schedule` is
-`:constant` or `:cosine`. `seed`: minibatch order, an integer < 2^53.
+`:constant` or `:cosine` (over this call's steps, or over `lr_horizon`
+optimizer steps counted from the optimizer's step count, so a resumed fit
+continues the same decay). `threads`: the batch split across threads
+(`RAD_OPTION_THREADS`); `clip_norm`: gradient norm clipping (0: none).
+`seed`: minibatch order, an integer < 2^53.
 `heldout`: a d x m matrix evaluated every `eval_every` steps and at the end.
 
 `callback(step, train_ll, heldout_ll)` is called every `report_every` steps
@@ -918,7 +926,8 @@ function fit!(f::Flow, x::AbstractVecOrMat; steps=nothing, batch=nothing, lr=not
               lr_schedule::Symbol=:constant, seed::Integer=0, heldout=nothing,
               eval_every=nothing, report_every=nothing, keep_best::Bool=false,
               callback=nothing, optimizer::Union{Nothing,Adam}=nothing,
-              lr_final_fraction=nothing)
+              lr_final_fraction=nothing, lr_horizon=nothing, threads=nothing,
+              clip_norm=nothing)
     fn = "rad_flow_fit"
     d = dim(f)
     X = _batch(x, d, fn)
@@ -934,7 +943,10 @@ function fit!(f::Flow, x::AbstractVecOrMat; steps=nothing, batch=nothing, lr=not
                 (_OPTION_REPORT_EVERY, report_every, "report_every"),
                 (_OPTION_KEEP_BEST, keep_best ? 1 : 0, "keep_best"),
                 (_OPTION_LR_SCHEDULE, lr_schedule === :cosine ? 1 : 0, "lr_schedule"),
-                (_OPTION_LR_FINAL_FRACTION, lr_final_fraction, "lr_final_fraction"))
+                (_OPTION_LR_FINAL_FRACTION, lr_final_fraction, "lr_final_fraction"),
+                (_OPTION_LR_HORIZON, lr_horizon, "lr_horizon"),
+                (_OPTION_THREADS, threads, "threads"),
+                (_OPTION_CLIP_NORM, clip_norm, "clip_norm"))
     opts = Ref{Ptr{Cvoid}}(C_NULL)
     _check(ccall((:rad_fit_options_create, librad), Cint, (Ref{Ptr{Cvoid}},), opts),
            "rad_fit_options_create")

@@ -247,6 +247,9 @@ _OPTION_REPORT_EVERY = 10
 _OPTION_KEEP_BEST = 11
 _OPTION_LR_SCHEDULE = 12
 _OPTION_LR_FINAL_FRACTION = 13
+_OPTION_LR_HORIZON = 14
+_OPTION_THREADS = 15
+_OPTION_CLIP_NORM = 16
 
 _ADAM_OPTIONS = {"lr": _OPTION_LEARNING_RATE, "beta1": _OPTION_BETA1,
                  "beta2": _OPTION_BETA2, "epsilon": _OPTION_EPSILON}
@@ -931,7 +934,8 @@ class Flow(_Handle):
     def fit(self, x, steps=None, batch=None, lr=None, lr_schedule="constant",
             seed=0, heldout=None, eval_every=None, report_every=None,
             keep_best=False, callback=None, optimizer=None,
-            lr_final_fraction=None):
+            lr_final_fraction=None, lr_horizon=None, threads=None,
+            clip_norm=None):
         """Maximize the mean log-likelihood of x (n, dim) by minibatch Adam
         (rad_flow_fit). Returns the number of steps taken.
 
@@ -941,7 +945,11 @@ class Flow(_Handle):
         library default. lr: learning rate (None: the optimizer's own rate
         if an optimizer is given, else 1e-3). lr_schedule: "constant" or
         "cosine" (decay to lr_final_fraction * lr, default 0.01, over the
-        steps of this call). seed: minibatch order (an integer < 2**53).
+        steps of this call, or over lr_horizon optimizer steps counted from
+        the optimizer's step count, so that a resumed fit continues the
+        same decay). threads: the batch split across this many threads
+        (RAD_OPTION_THREADS, default 1). clip_norm: each minibatch gradient
+        scaled down to at most this norm (0 or None: no clipping). seed: minibatch order (an integer < 2**53).
         heldout: an (m, dim) held-out set, evaluated every eval_every steps
         and at the end. keep_best: end with the parameters of the best
         held-out evaluation.
@@ -980,6 +988,9 @@ class Flow(_Handle):
             (_OPTION_KEEP_BEST, 1 if keep_best else 0, "keep_best"),
             (_OPTION_LR_SCHEDULE, _SCHEDULES[lr_schedule], "lr_schedule"),
             (_OPTION_LR_FINAL_FRACTION, lr_final_fraction, "lr_final_fraction"),
+            (_OPTION_LR_HORIZON, lr_horizon, "lr_horizon"),
+            (_OPTION_THREADS, threads, "threads"),
+            (_OPTION_CLIP_NORM, clip_norm, "clip_norm"),
         ]
         errors = []
         if callback is not None:
