@@ -532,6 +532,7 @@ typedef struct par_job {
    the same column of its block of RAD__PAD as with one thread (see
    rad__stack_sample). Small batches may leave a thread without rows. */
 static size_t par_bound(size_t n, size_t T, size_t t, size_t base) {
+  if (t == 0) return 0;
   if (t >= T) return n;
   const size_t a = base + n * t / T, r = (a + RAD__PAD / 2) / RAD__PAD * RAD__PAD;
   return r <= base ? 0 : RAD_MIN(r - base, n);
