@@ -276,6 +276,12 @@ START_TEST(test_flow_continuity) {
   int32_t *k = malloc(N * nl * sizeof(int32_t));
   ck_assert_int_eq(rad_flow_sample(F, 5, lines, origin, NULL, NULL), RAD_OK);
   int changes = 0, refined = 0;
+  /* per line at most N - 1 steep steps: 6 floats each, then midpoints,
+     their log p, the ends' scores */
+  float *steps = malloc(N * 6 * sizeof(float)), *mid = malloc(N * 2 * sizeof(float));
+  float *mid2 = malloc(N * 2 * sizeof(float)), *lmid = malloc(N * sizeof(float));
+  float *sa = malloc(N * 2 * sizeof(float)), *sb = malloc(N * 2 * sizeof(float));
+  unsigned char *active = malloc(N);
   for (size_t line = 0; line < lines; line++) {
     double ox = origin[2 * line], oy = origin[2 * line + 1], th = 2 * M_PI * tu_unif(&r);
     double dx = cos(th), dy = sin(th);
@@ -285,36 +291,62 @@ START_TEST(test_flow_continuity) {
       x[2 * i + 1] = (float)(oy + t * dy);
     }
     ck_assert_int_eq(rad_flow_forward(F, N, x, z, k, lp), RAD_OK);
+    /* steep steps of this line: (a, b) endpoints and their log p */
+    size_t ns = 0;
     for (size_t i = 1; i < N; i++) {
       if (lp[i] < -30.0f || lp[i - 1] < -30.0f) continue;
       if (memcmp(k + (i - 1) * nl, k + i * nl, nl * sizeof(int32_t))) changes++;
       if (fabsf(lp[i] - lp[i - 1]) <= 0.05f) continue;
-      /* bisect: keep the half with the larger change */
-      float a[2] = {x[2 * i - 2], x[2 * i - 1]}, b[2] = {x[2 * i], x[2 * i + 1]};
-      float la = lp[i - 1], lb = lp[i];
-      refined++;
-      for (int it = 0; it < 60; it++) {
-        float m[2] = {0.5f * (a[0] + b[0]), 0.5f * (a[1] + b[1])}, lm;
-        if ((m[0] == a[0] || m[0] == b[0]) && (m[1] == a[1] || m[1] == b[1])) break;
-        ck_assert_int_eq(rad_flow_log_prob(F, 1, m, &lm), RAD_OK);
-        if (fabsf(lm - la) > fabsf(lb - lm)) {
-          b[0] = m[0], b[1] = m[1], lb = lm;
-        } else {
-          a[0] = m[0], a[1] = m[1], la = lm;
-        }
+      float *st = steps + 6 * ns++;
+      st[0] = x[2 * i - 2], st[1] = x[2 * i - 1], st[2] = lp[i - 1];
+      st[3] = x[2 * i], st[4] = x[2 * i + 1], st[5] = lp[i];
+    }
+    refined += (int)ns;
+    /* bisect every step at once, keeping the half with the larger change,
+       until its midpoint is one of its ends (at most 60 halvings) */
+    for (int it = 0; it < 60; it++) {
+      size_t nm = 0;
+      for (size_t q = 0; q < ns; q++) {
+        const float *st = steps + 6 * q;
+        float m0 = 0.5f * (st[0] + st[3]), m1 = 0.5f * (st[1] + st[4]);
+        active[q] = !((m0 == st[0] || m0 == st[3]) && (m1 == st[1] || m1 == st[4]));
+        if (active[q]) mid[2 * nm] = m0, mid[2 * nm + 1] = m1, nm++;
       }
-      float sa[2], sb[2];
-      ck_assert_int_eq(rad_flow_score(F, 1, a, sa, NULL), RAD_OK);
-      ck_assert_int_eq(rad_flow_score(F, 1, b, sb, NULL), RAD_OK);
-      double ddx = b[0] - a[0], ddy = b[1] - a[1];
-      double allow = 1e-3 + 2.0 * fmax(fabs(sa[0] * ddx + sa[1] * ddy), fabs(sb[0] * ddx + sb[1] * ddy));
-      ck_assert_msg(fabsf(lb - la) < allow, "jump of %g at (%g, %g), allowed %g", lb - la, a[0], a[1],
-                    allow);
+      if (nm == 0) break;
+      ck_assert_int_eq(rad_flow_log_prob(F, nm, mid, lmid), RAD_OK);
+      for (size_t q = 0, j = 0; q < ns; q++) {
+        if (!active[q]) continue;
+        float *st = steps + 6 * q;
+        const float lm = lmid[j];
+        if (fabsf(lm - st[2]) > fabsf(st[5] - lm))
+          st[3] = mid[2 * j], st[4] = mid[2 * j + 1], st[5] = lm;
+        else
+          st[0] = mid[2 * j], st[1] = mid[2 * j + 1], st[2] = lm;
+        j++;
+      }
+    }
+    for (size_t q = 0; q < ns; q++) {
+      const float *st = steps + 6 * q;
+      mid[2 * q] = st[0], mid[2 * q + 1] = st[1];
+      mid2[2 * q] = st[3], mid2[2 * q + 1] = st[4];
+    }
+    if (ns) {
+      ck_assert_int_eq(rad_flow_score(F, ns, mid, sa, NULL), RAD_OK);
+      ck_assert_int_eq(rad_flow_score(F, ns, mid2, sb, NULL), RAD_OK);
+    }
+    for (size_t q = 0; q < ns; q++) {
+      const float *st = steps + 6 * q;
+      double ddx = st[3] - st[0], ddy = st[4] - st[1];
+      double allow = 1e-3 + 2.0 * fmax(fabs(sa[2 * q] * ddx + sa[2 * q + 1] * ddy),
+                                       fabs(sb[2 * q] * ddx + sb[2 * q + 1] * ddy));
+      ck_assert_msg(fabsf(st[5] - st[2]) < allow, "jump of %g at (%g, %g), allowed %g",
+                    st[5] - st[2], st[0], st[1], allow);
     }
   }
   printf("continuity: %d label changes along the lines, %d steep steps bisected\n", changes, refined);
   ck_assert_int_gt(changes, 100);
   free(x), free(lp), free(z), free(k);
+  free(steps), free(mid), free(mid2), free(lmid), free(sa), free(sb), free(active);
   rad_flow_free(F);
 }
 END_TEST
