@@ -48,7 +48,8 @@ fi
 if [ -d "$dest$prefix/bin" ]; then
   for p in "$dest$prefix"/bin/*; do
     [ -f "$p" ] || continue
-    if readelf -d "$p" | grep -E 'R(UN)?PATH' | grep -qF "$top"; then
+    dyn=$(readelf -d "$p")
+    if grep -E 'R(UN)?PATH' <<<"$dyn" | grep -qF "$top"; then
       echo "install.sh: $p has a run path into the build tree" >&2
       exit 1
     fi
@@ -100,8 +101,12 @@ out=$(LD_LIBRARY_PATH=$libdir "$tmp/prog")
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/prog_cxx")
 [ "$out" = "$expect_cxx" ] ||
   { echo "install.sh: C++ program printed '$out', expected '$expect_cxx'" >&2; exit 1; }
-# The programs really use the installed library.
-LD_LIBRARY_PATH=$libdir ldd "$tmp/prog" | grep -qF "$libdir/librad.so.$major" ||
+# The programs really use the installed library. (ldd's output is read
+# whole first: `ldd | grep -q` under pipefail fails at random, when grep
+# exits on its match before ldd has written everything and ldd gets
+# SIGPIPE.)
+loaded=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/prog")
+grep -qF "$libdir/librad.so.$major" <<<"$loaded" ||
   { echo "install.sh: program does not load $libdir/librad.so.$major" >&2; exit 1; }
 
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
