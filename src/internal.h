@@ -57,6 +57,10 @@ void rad__philox(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2,
 static inline double rad__u01(uint32_t r) {
   return ((double)r + 0.5) * (1.0 / 4294967296.0);
 }
+/* Uniform in the open interval (0, 1) in float from the top 24 bits. */
+static inline float rad__u01f(uint32_t r) {
+  return ((float)(r >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 /* ---- scratch arena ----------------------------------------------------- */
 /* With base == NULL the arena only measures: take returns NULL and

@@ -60,6 +60,13 @@ typedef struct rad__kernels {
      dL/dc into *gc. */
   void (*affine_bwd)(size_t m, float c, const float *T, const float *x2, const float *w,
                      float *gz2, float *gr, float *gt, double *gc);
+  /* RAD inverse with the piece drawn (sampling): z2 in (layer output),
+     out (layer input); g0..g2 the gate logits of the layer output; uu[i]
+     in (0, 1) draws the inner piece from p(k | z); writes pieces to P. */
+  void (*rad_inv_draw)(const rad__unit *r, size_t m, float *z2, const float *g0,
+                       const float *g1, const float *g2, const float *uu, int32_t *P);
+  /* Affine inverse in place: z2 = (z2 - t) exp(-c T). */
+  void (*affine_inv)(size_t m, float c, const float *T, const float *t, float *z2);
 } rad__kernels;
 
 extern const rad__kernels rad__kernels_generic;

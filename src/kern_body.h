@@ -281,6 +281,77 @@ static void KERN(rad_bwd_fold)(const rad__unit *r, size_t m, const float *U, con
   *gc2 += a2;
 }
 
+/* RAD inverse of one unit with the piece drawn from the gating network
+   (sampling). z2: the layer output on entry, the input x2 on exit. g0..g2:
+   the gate logits of the layer output. uu: one uniform in (0, 1) per
+   column, which picks the inner piece (1, 2 or 3 with probabilities
+   p(k | z)) when |zh| <= 1; beyond, the outer piece is the only preimage.
+   Writes each column's piece into P. Branch-free, so it vectorizes. */
+static inline __attribute__((always_inline)) void KERN(rad_inv_draw_body)(
+    size_t m, float Bs, const float *R q0, const float *R q1, const float *R q2,
+    const float *R q3, const float *R q4, const float *R q5, float c1, const float *R T1,
+    const float *R t1, float c2, const float *R T2, const float *R t2, float *R z2,
+    const float *R g0, const float *R g1, const float *R g2, const float *R uu,
+    int32_t *R P, const int bounded) {
+  for (size_t i = 0; i < m; i++) {
+    float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
+    float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
+    float g[3] = {g0[i], g1[i], g2[i]}, sm[3];
+    rad__fold_par f;
+    rad__gate_w w;
+    if (bounded)
+      rad__fold_par_make_bounded(lp, lm, &f);
+    else
+      rad__fold_par_make(lp, lm, &f);
+    const float s1 = c1 * T1[i], s2 = c2 * T2[i];
+    const float zh = (z2[i] - t2[i]) * rad__expf(-s2);
+    rad__gate_weights(zh, &w);
+    (void)rad__gate_logp(&w, g, lp, lm, 1, sm);
+    const float u01 = uu[i];
+    const int32_t inner = 1 + (u01 >= sm[0]) + (u01 >= sm[0] + sm[1]);
+    const float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
+    const float v1 = (zc + 1.0f) * f.ia1 - 1.0f, v2 = f.a - (zc - 1.0f) * f.ia2;
+    const float v3 = (zc - 1.0f) * f.ia3 + 1.0f;
+    float u = inner == 1 ? v1 : (inner == 2 ? v2 : v3);
+    u = zh < -1.0f ? (zh + 1.0f) * f.iam - 1.0f : u;
+    u = zh > 1.0f ? (zh - 1.0f) * f.iap + 1.0f : u;
+    const int32_t pc = zh < -1.0f ? RAD__PIECE_L : (zh > 1.0f ? RAD__PIECE_R : inner);
+    z2[i] = (u - t1[i]) * rad__expf(-s1);
+    P[i] = pc;
+  }
+}
+
+#define RAD_INV_ARGS                                                                  \
+  size_t m, float Bs, const float *R q0, const float *R q1, const float *R q2,        \
+      const float *R q3, const float *R q4, const float *R q5, float c1,              \
+      const float *R T1, const float *R t1, float c2, const float *R T2,              \
+      const float *R t2, float *R z2, const float *R g0, const float *R g1,           \
+      const float *R g2, const float *R uu, int32_t *R P
+#define RAD_INV_PASS m, Bs, q0, q1, q2, q3, q4, q5, c1, T1, t1, c2, T2, t2, z2, g0, g1, g2, uu, P
+static NOINLINE void KERN(rad_inv_draw_w0)(RAD_INV_ARGS) {
+  KERN(rad_inv_draw_body)(RAD_INV_PASS, 0);
+}
+static NOINLINE void KERN(rad_inv_draw_w1)(RAD_INV_ARGS) {
+  KERN(rad_inv_draw_body)(RAD_INV_PASS, 1);
+}
+
+static void KERN(rad_inv_draw)(const rad__unit *r, size_t m, float *z2, const float *g0,
+                               const float *g1, const float *g2, const float *uu, int32_t *P) {
+  const int bounded = r->clamped && r->Bs <= RAD__BOUNDED;
+#define RAD_INV_UNIT m, r->Bs, r->Tq[0], r->Tq[1], r->Tq[2], r->Tq[3], r->Tq[4], r->Tq[5], \
+                     r->c1, r->T1, r->t1, r->c2, r->T2, r->t2, z2, g0, g1, g2, uu, P
+  if (bounded)
+    KERN(rad_inv_draw_w1)(RAD_INV_UNIT);
+  else
+    KERN(rad_inv_draw_w0)(RAD_INV_UNIT);
+#undef RAD_INV_UNIT
+}
+
+static void KERN(affine_inv)(size_t m, float c, const float *T, const float *t, float *z2) {
+#pragma omp simd
+  for (size_t i = 0; i < m; i++) z2[i] = (z2[i] - t[i]) * rad__expf(-c * T[i]);
+}
+
 static void KERN(affine_fwd)(size_t m, float c, const float *T, const float *t, const float *x2,
                              float *z2, double *ld) {
 #pragma omp simd
@@ -310,4 +381,5 @@ static void KERN(affine_bwd)(size_t m, float c, const float *T, const float *x2,
 const rad__kernels KERN(rad__kernels) = {
     KERN(tanh_rows), KERN(bias_relu),    KERN(bias_add),     KERN(relu_mask),
     KERN(row_sums_add), KERN(rad_fwd),   KERN(rad_gate_fwd), KERN(rad_bwd_gate),
-    KERN(rad_bwd_fold), KERN(affine_fwd), KERN(affine_bwd)};
+    KERN(rad_bwd_fold), KERN(affine_fwd), KERN(affine_bwd), KERN(rad_inv_draw),
+    KERN(affine_inv)};

@@ -314,19 +314,41 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
   rad__mlp_forward(&L->cond, p, m, c->X1, c->Hc, c->O);
   squash_outputs(rad__kern(), L, c->O, m);
 
+  const rad__kernels *K = rad__kern();
   if (L->kind == RAD_LAYER_AFFINE) {
-    for (size_t j = 0; j < d2; j++) {
-      const float *T = orow(c->O, d2, m, RAD__O_AR, j), *t = orow(c->O, d2, m, RAD__O_AT, j);
-      float *z2 = Z + L->idx2[j] * m;
-      const float cj = cs[j];
-      for (size_t i = 0; i < m; i++) z2[i] = (z2[i] - t[i]) * expf(-cj * T[i]);
-    }
+    for (size_t j = 0; j < d2; j++)
+      K->affine_inv(m, cs[j], orow(c->O, d2, m, RAD__O_AR, j), orow(c->O, d2, m, RAD__O_AT, j),
+                    Z + L->idx2[j] * m);
     return RAD_OK;
   }
 
   const float B = L->bound;
   /* The gating network sees the layer output: evaluate before writing. */
   if (draw || logw) rad__mlp_forward(&L->gate, p + L->off_gate, m, Z, c->Hg, c->GL);
+  if (draw) {
+    /* Sampling: one uniform per column and unit (counter-based: column
+       row0 + i, label label_off + j), then the vector kernel. U is free
+       scratch in an inverse pass. */
+    for (size_t j = 0; j < d2; j++) {
+      float *uu = c->U + j * m;
+      const size_t lab = draw->label_off + j;
+      for (size_t i = 0; i < m; i++) {
+        const size_t row = draw->row0 + i;
+        uint32_t r[4];
+        rad__philox(draw->seed, (uint32_t)row, (uint32_t)((uint64_t)row >> 32), (uint32_t)lab,
+                    RAD__TAG_LABEL ^ (uint32_t)((uint64_t)lab >> 32), r);
+        uu[i] = rad__u01f(r[0]);
+      }
+      rad__unit r = unit_rows(L, p, c->O, m, j);
+      int32_t *P = c->P + j * m;
+      K->rad_inv_draw(&r, m, Z + L->idx2[j] * m, c->GL + j * m, c->GL + (d2 + j) * m,
+                      c->GL + (2 * d2 + j) * m, uu, P);
+      if (kout)
+        for (size_t i = draw->k0; i < mk; i++)
+          kout[(i - draw->k0) * koutstride + j] = rad__piece_label(P[i]);
+    }
+    return RAD_OK;
+  }
   for (size_t j = 0; j < d2; j++) {
     const float *T1 = orow(c->O, d2, m, RAD__O_R1, j), *t1 = orow(c->O, d2, m, RAD__O_T1, j);
     const float *T2 = orow(c->O, d2, m, RAD__O_R2, j), *t2 = orow(c->O, d2, m, RAD__O_T2, j);
@@ -339,25 +361,7 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
       const float s1 = c1 * T1[i], s2 = c2 * T2[i];
       const float zh = (z2[i] - t2[i]) * expf(-s2);
       int pc;
-      if (draw) {
-        if (zh < -1.0f) {
-          pc = RAD__PIECE_L;
-        } else if (zh > 1.0f) {
-          pc = RAD__PIECE_R;
-        } else {
-          float g[3], sm[3];
-          rad__gate_w wt;
-          for (int q = 0; q < 3; q++) g[q] = c->GL[(q * d2 + j) * m + i];
-          rad__gate_weights(zh, &wt);
-          (void)rad__gate_logp(&wt, g, lp, lm, 1, sm);
-          size_t row = draw->row0 + i, lab = draw->label_off + j;
-          uint32_t r[4];
-          rad__philox(draw->seed, (uint32_t)row, (uint32_t)((uint64_t)row >> 32),
-                      (uint32_t)lab, RAD__TAG_LABEL ^ (uint32_t)((uint64_t)lab >> 32), r);
-          double uu = rad__u01(r[0]);
-          pc = uu < (double)sm[0] ? 1 : (uu < (double)sm[0] + (double)sm[1] ? 2 : 3);
-        }
-      } else if (logw) {
+      if (logw) {
         /* a fixed component: the label's probability given z, or 0 when
            it cannot have produced z (the sample is then rejected) */
         const int32_t kk = k[i * kstride + j];
@@ -387,10 +391,7 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
       rad__fold_par_make(lp, lm, &f);
       float u = rad__fold_inv(&f, zh, pc);
       z2[i] = (u - t1[i]) * expf(-s1);
-      if (kout && i < mk) {
-        const size_t k0 = draw ? draw->k0 : 0;
-        if (i >= k0) kout[(i - k0) * koutstride + j] = rad__piece_label(pc);
-      }
+      if (kout && i < mk) kout[i * koutstride + j] = rad__piece_label(pc);
     }
   }
   return RAD_OK;

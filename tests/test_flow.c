@@ -211,8 +211,9 @@ static double mass_box(const float *xs, size_t n) {
 /* exp(log_prob) integrates to 1 within 1%, and a histogram of 2e5
    samples on a 40x40 grid matches it: total variation within 1.25 times
    what an exact sampler shows. */
-static void density_and_samples(int kind, size_t L, uint64_t seed) {
+static void density_and_samples_b(int kind, size_t L, uint64_t seed, double bound) {
   rad_flow *F = new_flow(kind, 2, L, 8, 8, seed, 0.25);
+  if (bound >= 0) ck_assert_int_eq(rad_flow_set_option(F, RAD_OPTION_LOGIT_BOUND, bound), RAD_OK);
   const size_t n = 200000;
   float *xs = malloc(n * 2 * sizeof(float));
   ck_assert_int_eq(rad_flow_sample(F, 1234, n, xs, NULL, NULL), RAD_OK);
@@ -236,12 +237,16 @@ static void density_and_samples(int kind, size_t L, uint64_t seed) {
     tv += 0.5 * fabs(f - p);
     expect += 0.5 * sqrt(2.0 * p * (1 - p) / (M_PI * (double)n));
   }
-  printf("%s flow L=%zu seed %d: box [-%.2f, %.2f]^2, integral %.5f, TV %.5f (exact sampler ~%.5f, ratio %.2f)\n",
-         kind == RAD_LAYER_RAD ? "RAD" : "affine", L, (int)seed, Lb, Lb, tot, tv, expect, tv / expect);
+  printf("%s flow L=%zu seed %d%s: box [-%.2f, %.2f]^2, integral %.5f, TV %.5f (exact sampler ~%.5f, ratio %.2f)\n",
+         kind == RAD_LAYER_RAD ? "RAD" : "affine", L, (int)seed,
+         bound < 0 ? "" : (bound == 0 ? " unclamped" : " B=30"), Lb, Lb, tot, tv, expect, tv / expect);
   ck_assert_msg(fabs(tot - 1.0) <= 0.01, "integral %g", tot);
   ck_assert_msg(tv <= 1.25 * expect, "TV %g vs exact-sampler %g", tv, expect);
   free(xs), free(pm), free(cnt);
   rad_flow_free(F);
+}
+static void density_and_samples(int kind, size_t L, uint64_t seed) {
+  density_and_samples_b(kind, L, seed, -1.0);
 }
 
 /* RAD: two layers, so every coordinate is folded once. Deeper random RAD
@@ -252,6 +257,10 @@ START_TEST(test_flow_density_rad) {
   density_and_samples(RAD_LAYER_RAD, 2, 20);
   density_and_samples(RAD_LAYER_RAD, 2, 22);
   density_and_samples(RAD_LAYER_RAD, 2, 24);
+  /* logits beyond the bounded fast path: unclamped, and a bound above 20
+     (the sampler's general slope formulas) */
+  density_and_samples_b(RAD_LAYER_RAD, 2, 20, 0.0);
+  density_and_samples_b(RAD_LAYER_RAD, 2, 22, 30.0);
 }
 END_TEST
 START_TEST(test_flow_density_affine) { density_and_samples(RAD_LAYER_AFFINE, 6, 22); }
