@@ -589,6 +589,8 @@ KERN_FLAGS = -O3 -fopenmp-simd -ffp-contract=fast -fno-trapping-math \
              $(if $(CC_IS_CLANG),,--param max-tree-if-conversion-phi-args=16)
 $(B)/src/kern_generic.o: CFLAGS_EXTRA += $(KERN_FLAGS)
 $(B)/src/kern_avx2.o: CFLAGS_EXTRA += $(KERN_FLAGS) -mavx2 -mfma
+$(B)/src/kern_avx512.o: CFLAGS_EXTRA += $(KERN_FLAGS) -mavx2 -mfma -mavx512f -mavx512dq \
+  -mavx512vl -mavx512bw -mprefer-vector-width=256
 
 # Header dependencies written by -MMD -MP.
 -include $(wildcard $(B)/src/*.d $(B)/examples/*.d $(B)/examples/common/*.d \

@@ -71,6 +71,7 @@ typedef struct rad__kernels {
 
 extern const rad__kernels rad__kernels_generic;
 extern const rad__kernels rad__kernels_avx2;
+extern const rad__kernels rad__kernels_avx512;
 
 /* The table for this CPU. */
 const rad__kernels *rad__kern(void);
