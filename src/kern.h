@@ -65,6 +65,11 @@ typedef struct rad__kernels {
      in (0, 1) draws the inner piece from p(k | z); writes pieces to P. */
   void (*rad_inv_draw)(const rad__unit *r, size_t m, float *z2, const float *g0,
                        const float *g1, const float *g2, const float *uu, int32_t *P);
+  /* gH[r][i] = H[r][i] > 0 ? gH[r][i] : 0, and g[r] += sum_i gH[r][i]
+     (relu_mask then row_sums_add, in one pass) */
+  void (*relu_mask_sums)(float *gH, const float *H, float *g, size_t rows, size_t m);
+  /* y[i] += x[i] */
+  void (*add_to)(float *y, const float *x, size_t len);
   /* Affine inverse in place: z2 = (z2 - t) exp(-c T). */
   void (*affine_inv)(size_t m, float c, const float *T, const float *t, float *z2);
 } rad__kernels;

@@ -347,6 +347,27 @@ static void KERN(rad_inv_draw)(const rad__unit *r, size_t m, float *z2, const fl
 #undef RAD_INV_UNIT
 }
 
+static void KERN(relu_mask_sums)(float *R gH, const float *R H, float *R g, size_t rows,
+                                 size_t m) {
+  for (size_t r = 0; r < rows; r++) {
+    float *gh = gH + r * m;
+    const float *h = H + r * m;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < m; i++) {
+      const float v = h[i] > 0.0f ? gh[i] : 0.0f;
+      gh[i] = v;
+      acc += v;
+    }
+    g[r] += acc;
+  }
+}
+
+static void KERN(add_to)(float *R y, const float *R x, size_t len) {
+#pragma omp simd
+  for (size_t i = 0; i < len; i++) y[i] += x[i];
+}
+
 static void KERN(affine_inv)(size_t m, float c, const float *T, const float *t, float *z2) {
 #pragma omp simd
   for (size_t i = 0; i < m; i++) z2[i] = (z2[i] - t[i]) * rad__expf(-c * T[i]);
@@ -382,4 +403,4 @@ const rad__kernels KERN(rad__kernels) = {
     KERN(tanh_rows), KERN(bias_relu),    KERN(bias_add),     KERN(relu_mask),
     KERN(row_sums_add), KERN(rad_fwd),   KERN(rad_gate_fwd), KERN(rad_bwd_gate),
     KERN(rad_bwd_fold), KERN(affine_fwd), KERN(affine_bwd), KERN(rad_inv_draw),
-    KERN(affine_inv)};
+    KERN(relu_mask_sums), KERN(add_to), KERN(affine_inv)};

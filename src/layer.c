@@ -272,7 +272,7 @@ void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
     /* The gating network: its parameters, and dL/dz through its input. */
     rad__mlp_backward(&L->gate, p + L->off_gate, m, Zout, c->Hg, s->gGL, s->gH, s->gX,
                       gp ? gp + L->off_gate : NULL);
-    for (size_t r = 0; r < L->dim * m; r++) gZ[r] += s->gX[r];
+    K->add_to(gZ, s->gX, L->dim * m);
     /* Pass 2: post-affine, fold, pre-affine, clamp and tanh scales. */
     for (size_t j = 0; j < d2; j++) {
       rad__unit r = unit_rows(L, p, c->O, m, j);
@@ -295,11 +295,7 @@ void rad__layer_backward(const rad__layer *L, const float *p, size_t m,
   /* The conditioner: its parameters, and dL/dx1 through its input. */
   rad__mlp_backward(&L->cond, p, m, c->X1, c->Hc, s->gO, s->gH,
                     L->d1 ? s->gX : NULL, gp);
-  for (size_t r = 0; r < L->d1; r++) {
-    float *gz = gZ + L->idx1[r] * m;
-    const float *gx = s->gX + r * m;
-    for (size_t i = 0; i < m; i++) gz[i] += gx[i];
-  }
+  for (size_t r = 0; r < L->d1; r++) K->add_to(gZ + L->idx1[r] * m, s->gX + r * m, m);
 }
 
 /* ---- inverse and sampling ----------------------------------------------- */

@@ -56,9 +56,8 @@ void rad__mlp_backward(const rad__mlp *s, const float *p, size_t m,
     K->row_sums_add(gb2, gO, out, m);
     /* gH = W2^T gO, masked by relu' (zero where the unit was off) */
     rad__sgemm_cols(1, hid, m, out, W2, hid, gO, m, 0.0f, gH, m);
-    K->relu_mask(gH, H, hid * m);
+    K->relu_mask_sums(gH, H, gb1, hid, m);
     rad__sgemm(0, 1, hid, in, m, 1.0f, gH, m, X, m, 1.0f, gW1, in);
-    K->row_sums_add(gb1, gH, hid, m);
   } else {
     rad__sgemm_cols(1, hid, m, out, W2, hid, gO, m, 0.0f, gH, m);
     K->relu_mask(gH, H, hid * m);
