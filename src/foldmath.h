@@ -166,14 +166,17 @@ static inline int rad__fold_inv_piece(float zh, int32_t k, float slack) {
   return (int)k;
 }
 
-/* Inverse on a given piece (from rad__fold_inv_piece). */
-static inline float rad__fold_inv(const rad__fold_par *f, float zh, int p) {
-  if (p == RAD__PIECE_L) return (zh + 1.0f) * f->iam - 1.0f;
-  if (p == RAD__PIECE_R) return (zh - 1.0f) * f->iap + 1.0f;
-  float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
-  if (p == 1) return (zc + 1.0f) * f->ia1 - 1.0f;
-  if (p == 2) return f->a - (zc - 1.0f) * f->ia2;
-  return (zc - 1.0f) * f->ia3 + 1.0f;
+/* Inverse on a given piece (from rad__fold_inv_piece, or drawn). Every
+   piece's value is computed and one selected, without branches, so that
+   the sampling kernel's loop vectorizes. */
+static inline float rad__fold_inv(const rad__fold_par *f, float zh, int32_t p) {
+  const float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
+  const float vL = (zh + 1.0f) * f->iam - 1.0f, vR = (zh - 1.0f) * f->iap + 1.0f;
+  const float v1 = (zc + 1.0f) * f->ia1 - 1.0f, v2 = f->a - (zc - 1.0f) * f->ia2;
+  const float v3 = (zc - 1.0f) * f->ia3 + 1.0f;
+  float u = p == 1 ? v1 : (p == 2 ? v2 : v3);
+  u = p == RAD__PIECE_L ? vL : u;
+  return p == RAD__PIECE_R ? vR : u;
 }
 
 /* Backward of the fold at fixed piece p. Given gzh = dL/dzh and

@@ -309,13 +309,8 @@ static inline __attribute__((always_inline)) void KERN(rad_inv_draw_body)(
     (void)rad__gate_logp(&w, g, lp, lm, 1, sm);
     const float u01 = uu[i];
     const int32_t inner = 1 + (u01 >= sm[0]) + (u01 >= sm[0] + sm[1]);
-    const float zc = zh < -1.0f ? -1.0f : (zh > 1.0f ? 1.0f : zh);
-    const float v1 = (zc + 1.0f) * f.ia1 - 1.0f, v2 = f.a - (zc - 1.0f) * f.ia2;
-    const float v3 = (zc - 1.0f) * f.ia3 + 1.0f;
-    float u = inner == 1 ? v1 : (inner == 2 ? v2 : v3);
-    u = zh < -1.0f ? (zh + 1.0f) * f.iam - 1.0f : u;
-    u = zh > 1.0f ? (zh - 1.0f) * f.iap + 1.0f : u;
     const int32_t pc = zh < -1.0f ? RAD__PIECE_L : (zh > 1.0f ? RAD__PIECE_R : inner);
+    const float u = rad__fold_inv(&f, zh, pc);
     z2[i] = (u - t1[i]) * rad__expf(-s1);
     P[i] = pc;
   }
