@@ -21,6 +21,10 @@
  * No side channels. librad never prints, never aborts, never exits, and
  * never changes process-wide state (in particular it never changes
  * OpenBLAS's thread count). Randomness comes only from explicit seeds.
+ * The one environment variable librad reads (once, at its first
+ * computation) is RAD_KERNELS: "generic" or "avx2" asks for a lower build
+ * of its vector loops than the best the CPU runs (for tests and
+ * comparisons); anything else is ignored.
  *
  * Bad input. A NULL pointer where a buffer or handle is required, a size
  * that does not match the handle, an unknown enum value, non-finite
