@@ -162,7 +162,7 @@ static void usage(FILE *f) {
       "  --seeds N            replicates (splits and initializations), 1 .. %d\n"
       "                       (default 3)\n"
       "  --steps N            Adam steps per fit (default 3000)\n"
-      "  --threads T          threads per batch (RAD_OPTION_THREADS), 1 .. 256\n"
+      "  --threads T          threads per batch (RAD_OPTION_THREADS), 1 .. 64\n"
       "                       (default 1)\n"
       "  --quick              a fast check: 200 steps, 1 replicate, unless\n"
       "                       --steps / --seeds are given\n"
@@ -326,7 +326,7 @@ static int parse_args(int argc, char **argv, config *cfg) {
     } else if (strcmp(name, "--eval-every") == 0) {
       rc = parse_u64(name, val, 1, MAX_STEPS, &cfg->eval_every);
     } else if (strcmp(name, "--threads") == 0) {
-      rc = parse_size(name, val, 1, 256, &cfg->threads);
+      rc = parse_size(name, val, 1, 64, &cfg->threads);
     } else if (strcmp(name, "--test-draws") == 0) {
       rc = parse_size(name, val, 1, 1000, &cfg->test_draws);
     } else if (strcmp(name, "--masks") == 0) {

@@ -936,7 +936,7 @@ static int parse_options(const cmdline *cl, options *o) {
   o->standardize = cl->val[O_NO_STANDARDIZE] == NULL;
   o->T.quiet = cl->val[O_QUIET] != NULL;
   if (cl->val[O_THREADS] &&
-      (rc = parse_size("--threads", cl->val[O_THREADS], 1, 256, &o->threads)))
+      (rc = parse_size("--threads", cl->val[O_THREADS], 1, 64, &o->threads)))
     return rc;
   if (cl->val[O_EMULATE]) {
     size_t r;

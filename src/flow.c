@@ -10,7 +10,7 @@ int rad_flow_create_empty(size_t dim, rad_flow **out) {
   if (!out) return RAD_EINVAL;
   *out = NULL;
   if (dim == 0) return RAD_EINVAL;
-  if (dim > SIZE_MAX / 16) return RAD_ETOOBIG; /* as rad_coupling_create */
+  if (dim > RAD__MAX_DIM) return RAD_ETOOBIG; /* as rad_coupling_create */
   rad_flow *F = calloc(1, sizeof(*F));
   if (!F) return RAD_ENOMEM;
   F->dim = dim;
@@ -59,9 +59,16 @@ static int flow_push(rad_flow *F, rad__layer *L, const float *p, uint64_t seed,
     F->loff = lo;
     F->cap_layers = cap;
   }
-  float *params = realloc(F->params, bytes ? bytes : 1);
-  if (!params) return RAD_ENOMEM;
-  F->params = params;
+  if (np > F->cap_params || !F->params) {
+    /* geometric growth: building a flow layer by layer copies its
+       parameters O(layers) times in all, not O(layers^2) */
+    size_t cap = F->cap_params > np / 2 ? 2 * F->cap_params : np, cbytes;
+    if (cap < np || !rad__mul_size(cap, sizeof(float), &cbytes)) cap = np, cbytes = bytes;
+    float *params = realloc(F->params, cbytes ? cbytes : 1);
+    if (!params) return RAD_ENOMEM;
+    F->params = params;
+    F->cap_params = cap;
+  }
   float *dst = F->params + F->n_params;
   if (p)
     memcpy(dst, p, L->n_params * sizeof(float));
@@ -85,7 +92,9 @@ int rad_flow_create(int layer_kind, size_t dim, size_t n_layers,
   if (dim == 0 || hidden == 0) return RAD_EINVAL;
   if (layer_kind == RAD_LAYER_RAD && gate_hidden == 0) return RAD_EINVAL;
   if (layer_kind == RAD_LAYER_AFFINE) gate_hidden = 0;
-  if (n_layers > UINT32_MAX / 2) return RAD_ETOOBIG;
+  if (n_layers > RAD__MAX_LAYERS || dim > RAD__MAX_DIM || hidden > RAD__MAX_WIDTH ||
+      gate_hidden > RAD__MAX_WIDTH)
+    return RAD_ETOOBIG;
   rad_flow *F;
   int rc = rad_flow_create_empty(dim, &F);
   if (rc) return rc;
@@ -115,6 +124,7 @@ int rad_flow_create(int layer_kind, size_t dim, size_t n_layers,
 int rad_flow_add_coupling(rad_flow *F, const rad_coupling *c) {
   if (!F || !c) return RAD_EINVAL;
   if (c->L.dim != F->dim) return RAD_EMISMATCH;
+  if (F->n_layers >= RAD__MAX_LAYERS) return RAD_ETOOBIG;
   rad__layer L;
   int rc = rad__layer_copy(&L, &c->L);
   if (rc) return rc;
@@ -214,8 +224,6 @@ int rad_flow_get_standardization(const rad_flow *F, float *shift, float *scale, 
 }
 
 int rad_flow_has_standardization(const rad_flow *F) { return F && F->std_shift ? 1 : 0; }
-
-#define RAD__MAX_NAME 4096
 
 int rad_flow_set_column_names(rad_flow *F, const char *const *names, size_t count) {
   if (!F) return RAD_EINVAL;

@@ -13,6 +13,15 @@
 
 #define RAD_UNUSED(x) ((void)(x))
 #define RAD_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* The model file format's limits (docs/file-format.md), enforced when
+   layers and flows are built, so that every flow can be saved and loaded
+   back: dimension, layers of a flow, conditioner and gating widths. */
+#define RAD__MAX_DIM ((size_t)1 << 20)
+#define RAD__MAX_LAYERS ((size_t)1 << 16)
+#define RAD__MAX_WIDTH ((size_t)1 << 24)
+/* and the longest column name, in bytes */
+#define RAD__MAX_NAME 4096u
 #define RAD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define RAD_PI 3.14159265358979323846
 

@@ -18,10 +18,6 @@
 
 #define RAD__FORMAT_VERSION 1u
 #define RAD__HEADER 24u /* magic 8, version 4, flags 4, total size 8 */
-#define RAD__MAX_DIM (1u << 20)
-#define RAD__MAX_LAYERS (1u << 16)
-#define RAD__MAX_WIDTH (1u << 24)
-#define RAD__MAX_NAME 4096u
 
 static const unsigned char MAGIC_FLOW[8] = {0x89, 'R', 'A', 'D', 'F', 'L', 'O', 'W'};
 static const unsigned char MAGIC_ADAM[8] = {0x89, 'R', 'A', 'D', 'A', 'D', 'A', 'M'};

@@ -44,7 +44,9 @@ int rad__layer_init(rad__layer *L, int kind, size_t dim, const uint8_t *mask,
     }
     if (d2 == 0) return RAD_EMASK;
   }
-  if (dim > SIZE_MAX / 16 || hidden > SIZE_MAX / 16 || gate_hidden > SIZE_MAX / 16)
+  /* the model file format's limits (docs/file-format.md): a layer librad
+     builds can always be saved and loaded back */
+  if (dim > RAD__MAX_DIM || hidden > RAD__MAX_WIDTH || gate_hidden > RAD__MAX_WIDTH)
     return RAD_ETOOBIG;
   L->kind = kind;
   L->dim = dim;

@@ -13,6 +13,7 @@ struct rad_coupling {
 struct rad_flow {
   size_t dim;
   size_t n_layers, cap_layers;
+  size_t cap_params; /* floats allocated at params (grown geometrically) */
   rad__layer *layers;
   size_t *poff, *loff;
   size_t n_params, n_labels;

@@ -24,7 +24,7 @@ static const rad__option_info TABLE[RAD__OPTION_COUNT] = {
     {RAD_OPTION_LR_SCHEDULE, 0.0, 1.0, 0.0, 0, 1},
     {RAD_OPTION_LR_FINAL_FRACTION, 0.0, 1.0, 0.01, 0, 0},
     {RAD_OPTION_LR_HORIZON, 0.0, INT_MAX_EXACT, 0.0, 0, 1},
-    {RAD_OPTION_THREADS, 1.0, 256.0, 1.0, 0, 1},
+    {RAD_OPTION_THREADS, 1.0, 64.0, 1.0, 0, 1},
     {RAD_OPTION_CLIP_NORM, 0.0, INFINITY, 0.0, 0, 0},
 };
 

@@ -131,6 +131,33 @@ START_TEST(test_roundtrip) {
 }
 END_TEST
 
+/* A flow at the format's limit of 2^16 layers saves and loads back (a
+   one-unit affine flow keeps it small); one layer more is refused when
+   it is added, so no flow librad builds writes a file it cannot read. */
+START_TEST(test_layer_limit) {
+  const size_t L = (size_t)1 << 16;
+  rad_flow *F = NULL, *G = NULL;
+  ck_assert_int_eq(rad_flow_create(RAD_LAYER_AFFINE, 1, L, 1, 0, 3, &F), RAD_OK);
+  rad_coupling *c;
+  ck_assert_int_eq(rad_flow_get_coupling(F, 0, &c), RAD_OK);
+  ck_assert_int_eq(rad_flow_add_coupling(F, c), RAD_ETOOBIG);
+  ck_assert_uint_eq(rad_flow_num_layers(F), L);
+  rad_coupling_free(c);
+  size_t n;
+  ck_assert_int_eq(rad_flow_save_to_buffer(F, NULL, 0, &n), RAD_OK);
+  unsigned char *buf = malloc(n);
+  ck_assert_int_eq(rad_flow_save_to_buffer(F, buf, n, &n), RAD_OK);
+  ck_assert_int_eq(rad_flow_load_from_buffer(buf, n, &G), RAD_OK);
+  ck_assert_uint_eq(rad_flow_num_layers(G), L);
+  float x[4] = {-1.0f, 0.0f, 0.5f, 2.0f}, a[4], b[4];
+  ck_assert_int_eq(rad_flow_log_prob(F, 4, x, a), RAD_OK);
+  ck_assert_int_eq(rad_flow_log_prob(G, 4, x, b), RAD_OK);
+  ck_assert_mem_eq(a, b, sizeof a);
+  free(buf);
+  rad_flow_free(F), rad_flow_free(G);
+}
+END_TEST
+
 static int load_code(const unsigned char *b, size_t n) {
   rad_flow *F = (rad_flow *)1;
   int rc = rad_flow_load_from_buffer(b, n, &F);
@@ -356,9 +383,10 @@ int main(void) {
   Suite *s = suite_create("io");
   TCase *tc = tcase_create("io");
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_roundtrip);
   tcase_add_test(tc, test_refusals);
+  tcase_add_test(tc, test_layer_limit);
   tcase_add_test(tc, test_standardization);
   tcase_add_test(tc, test_adam_file);
   suite_add_tcase(s, tc);

@@ -95,7 +95,8 @@ enum {
   RAD_EINVAL = -1,      /* invalid argument: NULL, unknown enum, zero size */
   RAD_ENOMEM = -2,      /* out of memory */
   RAD_ESIZE = -3,       /* a length does not match the handle */
-  RAD_ETOOBIG = -4,     /* a size's byte count overflows size_t */
+  RAD_ETOOBIG = -4,     /* a size's byte count overflows size_t, or a
+                           model beyond the file format's limits */
   RAD_ENONFINITE = -5,  /* NaN or infinity in the input */
   RAD_ELABEL = -6,      /* label outside {1,2,3} or inconsistent with z */
   RAD_EMASK = -7,       /* invalid mask (wrong length, not 0/1, all zeros) */
@@ -153,7 +154,7 @@ enum {
                                   decay; 0 (default): this call's steps */
 
   /* Workspaces (rad_workspace_set_option) and fits: */
-  RAD_OPTION_THREADS = 15,     /* threads a batch is split across, 1 .. 256
+  RAD_OPTION_THREADS = 15,     /* threads a batch is split across, 1 .. 64
                                   (default 1) */
   RAD_OPTION_CLIP_NORM = 16    /* fits: scale each minibatch gradient down
                                   to at most this Euclidean norm before the
@@ -274,7 +275,11 @@ enum { RAD_LAYER_RAD = 1, RAD_LAYER_AFFINE = 2 };
 typedef struct rad_coupling rad_coupling;
 
 /* gate_hidden is ignored (may be 0) for affine layers; hidden (and
-   gate_hidden for RAD layers) must be >= 1. */
+   gate_hidden for RAD layers) must be >= 1. Limits, those of the model
+   file format (docs/file-format.md), so that every model librad builds
+   can be saved and loaded back: dim <= 2^20, hidden and gate_hidden <=
+   2^24, and a flow holds at most 2^16 layers (rad_flow_create,
+   rad_flow_add_coupling); beyond is RAD_ETOOBIG. */
 RAD_API int rad_coupling_create(int layer_kind, size_t dim,
                                 const uint8_t *mask, size_t mask_len,
                                 size_t hidden, size_t gate_hidden,
@@ -486,7 +491,12 @@ RAD_API size_t rad_workspace_size(const rad_workspace *ws);
    inverse, sample) do not depend on T; batch means and gradients sum the
    ranges in a fixed order, so they are reproducible for a given T. The
    workspace is still used by one calling thread at a time. OpenBLAS's own
-   thread count is left alone (small matrices run single-threaded). */
+   thread count is left alone (small matrices run single-threaded): set
+   OPENBLAS_NUM_THREADS=1 when using T > 1, or OpenBLAS's threads and
+   librad's compete for the cores. T is at most 64 because every librad
+   thread calls OpenBLAS at once, and OpenBLAS has a fixed number of
+   buffers for concurrent callers (Debian's build: 128, for all the
+   process's threads together); more callers than that crash it. */
 RAD_API int rad_workspace_set_option(rad_workspace *ws, int option,
                                      double value);
 RAD_API int rad_workspace_get_option(const rad_workspace *ws, int option,
