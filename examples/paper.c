@@ -1280,19 +1280,23 @@ static int write_file(const config *cfg, const char *name,
 static void body_markdown(FILE *f, const session *S) {
   const config *cfg = S->cfg;
   table_row t[N_PROBLEMS];
-  char v[96];
+  char v[96], clip[64];
   fill_table(S, t);
   verdict(S, v, sizeof v);
+  if (cfg->clip > 0)
+    snprintf(clip, sizeof clip, "gradients clipped at norm %g", cfg->clip);
+  else
+    snprintf(clip, sizeof clip, "no gradient clipping");
   fprintf(f,
           "# RAD vs REAL NVP on the paper's 2-D problems\n\n"
           "Mean test log-likelihood in nats on a fresh %zu-point sample "
           "(higher is better); gap = true LL - model LL.\n"
           "%llu Adam steps, batch %zu, learning rate %g for RAD and %g for "
-          "REAL NVP (%s, gradients clipped at norm %g), %zu training "
+          "REAL NVP (%s, %s), %zu training "
           "points, %zu layers; RAD H = %zu, G = %zu, logit bound %g; "
           "REAL NVP H = %zu; seed %llu. librad %s.\n\n",
           cfg->test_size, (unsigned long long)cfg->steps, cfg->batch, cfg->rad_lr, cfg->realnvp_lr,
-          cfg->schedule ? "cosine" : "constant", cfg->clip, cfg->train_size, cfg->layers,
+          cfg->schedule ? "cosine" : "constant", clip, cfg->train_size, cfg->layers,
           cfg->rad_hidden, cfg->rad_gate_hidden, cfg->logit_bound,
           cfg->realnvp_hidden, (unsigned long long)cfg->seed,
           rad_version_string());

@@ -935,6 +935,23 @@ static int cmd_fit(int argc, char **argv) {
         put_name(stderr, csv_col_name(D.table, D.cols[j]));
       }
       fputs(" (choose with --columns)\n", stderr);
+      /* and the ones left out: a stray 'nan' or '1.5kg' in an otherwise
+         numeric column keeps the whole column out */
+      size_t left = 0;
+      for (size_t c = 0, j = 0; c < csv_num_cols(D.table); c++) {
+        if (j < D.dim && D.cols[j] == c) {
+          j++;
+          continue;
+        }
+        if (left++ == 0) {
+          msg_prefix();
+          fputs("left out (a field that is not a finite number): ", stderr);
+        } else {
+          fputs(",", stderr);
+        }
+        put_name(stderr, csv_col_name(D.table, c));
+      }
+      if (left) fputs("\n", stderr);
     }
   }
   const size_t d = D.dim;
@@ -944,6 +961,19 @@ static int cmd_fit(int argc, char **argv) {
                  display_path(data_path), D.cols[j], MAX_NAME_BYTES);
       goto done;
     }
+  /* eval, infer and --init find a model's columns by name: a name the
+     header holds twice would make the model unusable on this very file */
+  for (size_t j = 0; j < d; j++) {
+    char err[320];
+    size_t col;
+    if (csv_find_column(D.table, csv_col_name(D.table, D.cols[j]), &col, err, sizeof err) !=
+        CSV_OK) {
+      ret = fail("%s: %s; a model finds its columns by name, so the columns it is fitted "
+                 "on need distinct names",
+                 display_path(data_path), err);
+      goto done;
+    }
+  }
   if ((ret = dataset_extract(&D))) goto done;
   const size_t n = D.m.n;
 
@@ -1914,6 +1944,9 @@ int main(int argc, char **argv) {
         g_cmd = k->name;
         return k->run(2, args);
       }
+    return usage_error("unknown command '%s' (commands: fit, eval, sample, "
+                       "infer, info)",
+                       argv[2]);
   }
   if (strcmp(c, "help") == 0) {
     fputs(HELP_MAIN, stdout);

@@ -75,6 +75,9 @@ version=$(sed -n 's/^#define RAD_VERSION_STRING "\(.*\)"/\1/p' "$top/include/rad
 has "$tmp/out" "^rad \\(librad\\) $version\$" "rad --version"
 error 2 "rad without a command" -- "$rad"
 error 2 "unknown command" -- "$rad" frobnicate
+run 0 "rad help fit" -- "$rad" help fit
+has "$tmp/out" "^Usage: rad fit" "rad help fit"
+error 2 "help on an unknown command" -- "$rad" help frobnicate
 
 # ---- fit --------------------------------------------------------------------
 run 0 "fit" -- fit_small --out "$tmp/m.rad"
@@ -228,6 +231,16 @@ run 0 "eval on small data" -- "$rad" eval "$tmp/s.rad" "$tmp/small.csv" --line-n
 # the standardization is the training rows' mean and (population) std
 run 0 "info on small data" -- "$rad" info "$tmp/s.rad"
 has "$tmp/out" '^  a: shift 1\.9166666[0-9]* scale 2\.604749[0-9]*$' "standardization of column a"
+# a header naming two columns alike: a model fitted on them could not find
+# its columns by name, on this very file
+{ echo 'a,a,b'; for i in 1 2 3 4 5 6 7 8 9; do echo "$i,$((i * 7 % 5)),$((i % 3))"; done; } >"$tmp/dup.csv"
+error 1 "fit on duplicate names" -- "$rad" fit "$tmp/dup.csv" --out "$tmp/dup.rad" --steps 5 --quiet
+has "$tmp/err" "column name 'a' is used by columns 0 and 1" "duplicate names message"
+[ -e "$tmp/dup.rad" ] && bad "fit on duplicate names wrote a model" || ok
+error 1 "fit on a duplicate name by index" -- "$rad" fit "$tmp/dup.csv" --columns 0,2 \
+  --out "$tmp/dup.rad" --steps 5 --quiet
+run 0 "fit on the unique name" -- "$rad" fit "$tmp/dup.csv" --columns b --out "$tmp/dup.rad" \
+  --steps 5 --quiet --heldout 0
 printf 'a,b\n' >"$tmp/empty.csv"
 error 1 "no usable rows" -- "$rad" eval "$tmp/s.rad" "$tmp/empty.csv"
 has "$tmp/err" 'no usable rows' "no usable rows message"

@@ -77,6 +77,10 @@ class ModuleTest(Base):
     def test_error_object(self):
         e = rad.RadError(rad.ELABEL, function="rad_flow_inverse")
         self.assertEqual(e.message, rad.strerror(rad.ELABEL))
+        # not a C int: not a status code, never wrapped onto one (2**40 -> 0)
+        for c in (2**40, -2**40, 2**31, -2**31 - 1):
+            self.assertEqual(rad.strerror(c), rad.strerror(-10**6))
+            self.assertNotEqual(rad.strerror(c), rad.strerror(0))
         self.assertIn("rad_flow_inverse", str(e))
         e2 = pickle.loads(pickle.dumps(e))
         self.assertEqual((e2.code, str(e2)), (e.code, str(e)))
@@ -234,6 +238,9 @@ class ErrorTest(Base):
                                     self.flow.inverse, z, bad)
             self.assertEqual((e.code, e.function), (rad.ELABEL, "rad_flow_inverse"))
         self.assertRaises(ValueError, self.flow.inverse, z, k + 0.5)
+        # beyond int32: refused, not wrapped (2**32 + k would become k)
+        self.assertRaises(ValueError, self.flow.inverse, z, k.astype(np.int64) + 2**32)
+        self.assertRaises(ValueError, self.flow.inverse, z, k.astype(np.int64) - 2**33)
 
     def test_bad_files(self):
         b = self.flow.to_bytes()

@@ -260,7 +260,10 @@ _SCHEDULES = {"constant": 0, "cosine": 1}
 
 def strerror(code):
     """rad_strerror(code): the library's description of a status code."""
-    return _lib.rad_strerror(int(code)).decode("utf-8", "replace")
+    code = int(code)
+    if not -2**31 <= code < 2**31:
+        code = -2**31  # not a C int, so no status code: librad's "unknown"
+    return _lib.rad_strerror(code).decode("utf-8", "replace")
 
 
 class RadError(Exception):
@@ -408,6 +411,9 @@ def _labels(k, shape, name="labels", function=None):
                        or np.issubdtype(a.dtype, np.bool_)):
         if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
             raise ValueError("%s must hold integers in {1, 2, 3}" % name)
+    if a.size and (np.min(a) < -2**31 or np.max(a) >= 2**31):
+        # int32 would wrap them (2**32 + 1 into 1): refuse instead
+        raise ValueError("%s must hold integers in {1, 2, 3}" % name)
     a = np.ascontiguousarray(a, dtype=np.int32)
     if a.shape != tuple(shape):
         raise _shape_error("%s must have shape %s, got %s"
