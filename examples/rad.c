@@ -1842,11 +1842,12 @@ static int cmd_info(int argc, char **argv) {
   if (rc) return rc;
   if (cl.npos != 1) return usage_error("expected one FILE argument");
   const char *path = cl.pos[0];
+  struct stat st;
+  if (stat(path, &st) != 0) return fail("%s: %s", path, strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail("%s: %s", path, strerror(EISDIR));
   unsigned char head[24];
   long got = read_head(path, head, sizeof head);
   if (got < 0) return fail("%s: %s", path, strerror(errno));
-  struct stat st;
-  if (stat(path, &st) != 0) return fail("%s: %s", path, strerror(errno));
   const int is_flow = got >= 8 && memcmp(head, MAGIC_FLOW, 8) == 0;
   const int is_adam = got >= 8 && memcmp(head, MAGIC_ADAM, 8) == 0;
   printf("file: ");

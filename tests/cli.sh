@@ -78,6 +78,8 @@ error 2 "unknown command" -- "$rad" frobnicate
 run 0 "rad help fit" -- "$rad" help fit
 has "$tmp/out" "^Usage: rad fit" "rad help fit"
 error 2 "help on an unknown command" -- "$rad" help frobnicate
+error 1 "info on a directory" -- "$rad" info "$tmp"
+has "$tmp/err" "Is a directory" "info on a directory says so"
 
 # ---- fit --------------------------------------------------------------------
 run 0 "fit" -- fit_small --out "$tmp/m.rad"
