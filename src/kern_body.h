@@ -65,6 +65,21 @@ static void KERN(row_sums_add)(float *g, const float *A, size_t rows, size_t m) 
 #define R restrict
 #define NOINLINE __attribute__((noinline))
 
+/* The fold logits l+ = Bs q[0..2], l- = Bs q[3..5] of column i and the
+   fold's parameters from them (the bounded formulas when the soft clamp
+   guarantees |l| <= 20). Shared by the forward and the sampling kernels. */
+static inline __attribute__((always_inline)) void KERN(unit_fold_par)(
+    size_t i, float Bs, const float *R q0, const float *R q1, const float *R q2,
+    const float *R q3, const float *R q4, const float *R q5, int bounded, float lp[3],
+    float lm[3], rad__fold_par *f) {
+  lp[0] = Bs * q0[i], lp[1] = Bs * q1[i], lp[2] = Bs * q2[i];
+  lm[0] = Bs * q3[i], lm[1] = Bs * q4[i], lm[2] = Bs * q5[i];
+  if (bounded)
+    rad__fold_par_make_bounded(lp, lm, f);
+  else
+    rad__fold_par_make(lp, lm, f);
+}
+
 /* The unit loops below are workers with restrict-qualified rows: the
    rows of a chunk never overlap, and saying so spares the vectorizer
    dozens of run-time alias checks (which it gives up on). */
@@ -90,14 +105,9 @@ static inline __attribute__((always_inline)) void KERN(rad_fwd_body)(size_t m, f
                                       float *R f_m0, float *R f_m1, float *R f_m2,
                                       const int store, const int bounded) {
   for (size_t i = 0; i < m; i++) {
-    float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
-    float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
-    float zh, ls;
+    float lp[3], lm[3], zh, ls;
     rad__fold_par f;
-    if (bounded)
-      rad__fold_par_make_bounded(lp, lm, &f);
-    else
-      rad__fold_par_make(lp, lm, &f);
+    KERN(unit_fold_par)(i, Bs, q0, q1, q2, q3, q4, q5, bounded, lp, lm, &f);
     const float s1 = c1 * T1[i], s2 = c2 * T2[i];
     const float u = x2[i] * rad__expf(s1) + t1[i];
     const int pc = rad__fold_fwd(&f, u, &zh, &ls);
@@ -294,15 +304,10 @@ static inline __attribute__((always_inline)) void KERN(rad_inv_draw_body)(
     const float *R g0, const float *R g1, const float *R g2, const float *R uu,
     int32_t *R P, const int bounded) {
   for (size_t i = 0; i < m; i++) {
-    float lp[3] = {Bs * q0[i], Bs * q1[i], Bs * q2[i]};
-    float lm[3] = {Bs * q3[i], Bs * q4[i], Bs * q5[i]};
-    float g[3] = {g0[i], g1[i], g2[i]}, sm[3];
+    float lp[3], lm[3], g[3] = {g0[i], g1[i], g2[i]}, sm[3];
     rad__fold_par f;
     rad__gate_w w;
-    if (bounded)
-      rad__fold_par_make_bounded(lp, lm, &f);
-    else
-      rad__fold_par_make(lp, lm, &f);
+    KERN(unit_fold_par)(i, Bs, q0, q1, q2, q3, q4, q5, bounded, lp, lm, &f);
     const float s1 = c1 * T1[i], s2 = c2 * T2[i];
     const float zh = (z2[i] - t2[i]) * rad__expf(-s2);
     rad__gate_weights(zh, &w);

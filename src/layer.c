@@ -309,10 +309,10 @@ int rad__layer_inverse(const rad__layer *L, const float *p, size_t m, size_t mk,
   const size_t d2 = L->d2;
   const float *cs = p + L->off_scale;
   gather_rows(Z, L->idx1, L->d1, m, c->X1);
-  rad__mlp_forward(&L->cond, p, m, c->X1, c->Hc, c->O);
-  squash_outputs(rad__kern(), L, c->O, m);
-
   const rad__kernels *K = rad__kern();
+  rad__mlp_forward(&L->cond, p, m, c->X1, c->Hc, c->O);
+  squash_outputs(K, L, c->O, m);
+
   if (L->kind == RAD_LAYER_AFFINE) {
     for (size_t j = 0; j < d2; j++)
       K->affine_inv(m, cs[j], orow(c->O, d2, m, RAD__O_AR, j), orow(c->O, d2, m, RAD__O_AT, j),

@@ -30,33 +30,25 @@ has avx2 && has fma && cores="$cores Haswell Zen"
 has avx512f && has avx512bw && has avx512vl && cores="$cores SkylakeX"
 [ -n "$cores" ] || { echo "no OpenBLAS kernel family recognised: skipped"; exit 77; }
 fail=0
+# run_one ENV=VALUE TEST: one test binary with one setting, one line out.
+run_one() {
+  local setting=$1 t=$2 bin=build/tests/test_$2 out
+  [ -x "$bin" ] || { echo "$bin is not built"; exit 1; }
+  if out=$(env "$setting" OPENBLAS_NUM_THREADS=1 "$bin" 2>&1); then
+    echo "ok   $setting test_$t"
+  else
+    echo "FAIL $setting test_$t"
+    printf '%s\n' "$out" | grep -E ':[FE]:|%' | head -5
+    fail=1
+  fi
+}
 for c in $cores; do
-  for t in flow workspace mixture threads; do
-    bin=build/tests/test_$t
-    [ -x "$bin" ] || { echo "$bin is not built"; exit 1; }
-    if out=$(OPENBLAS_CORETYPE=$c OPENBLAS_NUM_THREADS=1 "$bin" 2>&1); then
-      echo "ok   $c test_$t"
-    else
-      echo "FAIL $c test_$t"
-      printf '%s\n' "$out" | grep -E ':[FE]:|%' | head -5
-      fail=1
-    fi
-  done
+  for t in flow workspace mixture threads; do run_one "OPENBLAS_CORETYPE=$c" "$t"; done
 done
 ktabs="generic"
 has avx2 && has fma && ktabs="$ktabs avx2"
 has avx512f && has avx512dq && has avx512vl && has avx512bw && ktabs="$ktabs avx512"
 for kt in $ktabs; do
-  for t in fold grad flow workspace mixture; do
-    bin=build/tests/test_$t
-    [ -x "$bin" ] || { echo "$bin is not built"; exit 1; }
-    if out=$(RAD_KERNELS=$kt OPENBLAS_NUM_THREADS=1 "$bin" 2>&1); then
-      echo "ok   RAD_KERNELS=$kt test_$t"
-    else
-      echo "FAIL RAD_KERNELS=$kt test_$t"
-      printf '%s\n' "$out" | grep -E ':[FE]:|%' | head -5
-      fail=1
-    fi
-  done
+  for t in fold grad flow workspace mixture; do run_one "RAD_KERNELS=$kt" "$t"; done
 done
 exit $fail
